@@ -1,0 +1,81 @@
+"""The wire between the engine and the workers: events on Redis Streams.
+
+The path of an event, hop by hop (each function adds one thing):
+
+1. ``engine.run.Run.transition`` / ``engine.run.Run.op_transition`` — a state change
+   becomes a validated ``RunEvent`` / ``OpEvent`` with the run's next ``seq``.
+2. ``bus.publisher.Publisher.publish`` — JSON, ``XADD`` to the run's shard stream
+   (``bus.keys.Keys.stream_for_run``); kept in order while Redis is away.
+3. ``bus.consumer.Consumer.read`` — ``XREADGROUP`` in the ``hooks`` group (and one group
+   per sensor) in a worker process.
+4. ``sensors.worker.Worker.process`` — decode (``bus.events.decode_event``), pick the
+   handlers (``sensors.registry.CodeLocation.handlers_for``).
+5. ``sensors.dispatch.Dispatcher.run_handler`` — skip what already succeeded
+   (``sensors.ledger``), call user code through ``sensors.boundary``, record success.
+6. ``notifiers.slack.SlackNotifier.post`` — ``chat.postMessage`` via slack-sdk.
+7. ``bus.consumer.Consumer.ack`` — ``XACK`` once every handler is done.
+"""
+
+from bus.connection import connect, connect_async
+from bus.consumer import Consumer, Delivery
+from bus.envvar import EnvVar
+from bus.errors import (
+    BusError,
+    BusUnavailableError,
+    ConfigError,
+    EventValidationError,
+    HookbusError,
+)
+from bus.events import (
+    SCHEMA_VERSION,
+    ErrorInfo,
+    Event,
+    HookRef,
+    OpEvent,
+    OpInfo,
+    RunEvent,
+    RunInfo,
+    decode_event,
+    encode_event,
+)
+from bus.keys import HOOKS_GROUP, Keys
+from bus.publisher import Publisher
+from bus.refs import DeclaredHook, HookAttachError, callable_ref, hook_ref
+from bus.settings import BusSettings
+from bus.states import OpState, RunState
+from bus.types import ResourceFactory, ResourceInitContext
+
+__all__ = [
+    "HOOKS_GROUP",
+    "SCHEMA_VERSION",
+    "BusError",
+    "BusSettings",
+    "BusUnavailableError",
+    "ConfigError",
+    "Consumer",
+    "DeclaredHook",
+    "Delivery",
+    "EnvVar",
+    "ErrorInfo",
+    "Event",
+    "EventValidationError",
+    "HookAttachError",
+    "HookRef",
+    "HookbusError",
+    "Keys",
+    "OpEvent",
+    "OpInfo",
+    "OpState",
+    "Publisher",
+    "ResourceFactory",
+    "ResourceInitContext",
+    "RunEvent",
+    "RunInfo",
+    "RunState",
+    "callable_ref",
+    "connect",
+    "connect_async",
+    "decode_event",
+    "encode_event",
+    "hook_ref",
+]

@@ -1,0 +1,227 @@
+"""The wire format: every run and op state change as a versioned, validated JSON event.
+
+An event carries everything a worker needs to build a hook's context without the engine:
+the run (id, job, tags, parameters), the op (name, step key, attempt, config, a safe
+summary of outputs), the error, and references to the hooks attached to that invocation.
+Hooks are named by reference only (see ``HookRef``); nothing here is ever imported or
+executed by a worker except through its own loaded code location.
+"""
+
+from __future__ import annotations
+
+import traceback as traceback_module
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
+
+from bus.errors import EventValidationError
+from bus.states import OpState, RunState
+
+#: Version of the wire schema. Bump it (and keep reading the old one) on any change that an
+#: older worker could not read.
+SCHEMA_VERSION: Final = 1
+#: An entry larger than this is refused by workers as poison (dead-lettered, not run).
+MAX_EVENT_BYTES: Final = 256 * 1024
+#: Tracebacks are cut to their last this-many characters: the tail names the failing line.
+MAX_TRACEBACK_CHARS: Final = 16_000
+#: Exception messages are cut to this many characters.
+MAX_MESSAGE_CHARS: Final = 4_000
+#: How many ``__cause__``/``__context__`` links of an exception are kept.
+MAX_CAUSE_DEPTH: Final = 5
+
+_WIRE = ConfigDict(frozen=True, extra="forbid")
+
+
+def new_event_id() -> str:
+    """A fresh, globally unique event id (also the Standard Webhooks ``webhook-id``)."""
+    return uuid.uuid4().hex
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware in UTC (every timestamp on the wire is)."""
+    return datetime.now(UTC)
+
+
+class ErrorInfo(BaseModel):
+    """An exception as data: type, message, traceback text and the cause chain, size-capped."""
+
+    model_config = _WIRE
+
+    type: str
+    message: str
+    traceback: str = ""
+    cause: ErrorInfo | None = None
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, *, depth: int = 0) -> ErrorInfo:
+        """Capture ``exc`` (and up to ``MAX_CAUSE_DEPTH`` causes) without keeping the object."""
+        text = "".join(traceback_module.format_exception(exc, chain=False))
+        linked = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+        cause = None
+        if linked is not None and depth < MAX_CAUSE_DEPTH:
+            cause = cls.from_exception(linked, depth=depth + 1)
+        return cls(
+            type=type(exc).__qualname__,
+            message=_cap(str(exc), MAX_MESSAGE_CHARS, keep="head"),
+            traceback=_cap(text, MAX_TRACEBACK_CHARS, keep="tail"),
+            cause=cause,
+        )
+
+
+def _cap(text: str, limit: int, *, keep: Literal["head", "tail"]) -> str:
+    if len(text) <= limit:
+        return text
+    marker = f"…[{len(text) - limit} characters cut]…"
+    return marker + text[-limit:] if keep == "tail" else text[:limit] + marker
+
+
+class HookRef(BaseModel):
+    """A hook attached to an invocation, named by reference within the code location.
+
+    Attributes:
+        ref: the key under which the worker's loaded code location registers the hook
+            (``"module:qualname"`` of its function). Never imported by the worker.
+        name: the display name (a Dagster hook's ``name``, else the function's name).
+        style: ``"context"`` for Dagster-style ``fn(context)``, ``"state"`` for
+            Prefect-style ``fn(job_or_op, run, state, **kwargs)``.
+        on: the target states (run or op states) that trigger it.
+        hook_kwargs: JSON keyword arguments bound with ``functools.partial``.
+    """
+
+    model_config = _WIRE
+
+    ref: str
+    name: str
+    style: Literal["context", "state"]
+    on: tuple[str, ...]
+    hook_kwargs: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class RunInfo(BaseModel):
+    """The run an event belongs to: what a Prefect-style ``flow_run`` offers."""
+
+    model_config = _WIRE
+
+    run_id: str
+    run_name: str
+    job_name: str
+    tags: dict[str, str] = Field(default_factory=dict)
+    parameters: dict[str, JsonValue] = Field(default_factory=dict)
+    started_at: datetime | None = None
+    attempt: int = 1
+
+
+class OpInfo(BaseModel):
+    """The op invocation an op event is about."""
+
+    model_config = _WIRE
+
+    name: str
+    step_key: str
+    attempt: int = 1
+    max_attempts: int = 1
+    config: dict[str, JsonValue] = Field(default_factory=dict)
+    #: JSON-safe outputs; values that are not JSON or too big are summarised as
+    #: ``{"type": ..., "repr": ...}``.
+    outputs: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class _EventBase(BaseModel):
+    model_config = _WIRE
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: str = Field(default_factory=new_event_id)
+    #: Position of this event within its run, from 1 with no gaps: a worker can see a gap.
+    seq: int = Field(ge=1)
+    occurred_at: datetime = Field(default_factory=utc_now)
+    run: RunInfo
+    hooks: tuple[HookRef, ...] = ()
+    error: ErrorInfo | None = None
+    message: str = ""
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    @property
+    def job_name(self) -> str:
+        return self.run.job_name
+
+    def hooks_triggered(self) -> tuple[HookRef, ...]:
+        """The attached hooks whose target states include this event's new state."""
+        to_state: str = getattr(self, "to_state")  # noqa: B009 - both subclasses define it
+        return tuple(hook for hook in self.hooks if to_state in hook.on)
+
+
+class RunEvent(_EventBase):
+    """A run moved from one state to another."""
+
+    type: Literal["run"] = "run"
+    from_state: RunState | None
+    to_state: RunState
+
+    def __repr__(self) -> str:
+        return (
+            f"<RunEvent run_id={self.run_id!r} job={self.job_name!r} seq={self.seq} "
+            f"{self.from_state} -> {self.to_state}>"
+        )
+
+
+class OpEvent(_EventBase):
+    """An op invocation moved from one state to another."""
+
+    type: Literal["op"] = "op"
+    op: OpInfo
+    from_state: OpState | None
+    to_state: OpState
+
+    def __repr__(self) -> str:
+        return (
+            f"<OpEvent run_id={self.run_id!r} job={self.job_name!r} seq={self.seq} "
+            f"step_key={self.op.step_key!r} attempt={self.op.attempt} "
+            f"{self.from_state} -> {self.to_state}>"
+        )
+
+
+Event = Annotated[RunEvent | OpEvent, Field(discriminator="type")]
+_EVENT_ADAPTER: TypeAdapter[RunEvent | OpEvent] = TypeAdapter(Event)
+
+
+def encode_event(event: RunEvent | OpEvent) -> bytes:
+    """Serialise an event to its JSON wire form."""
+    return event.model_dump_json().encode()
+
+
+def decode_event(raw: bytes | str) -> RunEvent | OpEvent:
+    """Parse and validate one wire event.
+
+    Raises:
+        EventValidationError: with reason ``oversized``, ``unknown_schema_version``,
+            ``invalid_json`` or ``schema``, naming the offending field.
+    """
+    if len(raw) > MAX_EVENT_BYTES:
+        raise EventValidationError(
+            "oversized", f"entry is {len(raw)} bytes, the limit is {MAX_EVENT_BYTES}"
+        )
+    try:
+        return _EVENT_ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        raise _classify(exc) from exc
+
+
+def _classify(exc: ValidationError) -> EventValidationError:
+    first = exc.errors()[0]
+    # A discriminated union puts the tag ("run"/"op") first in the location; drop it.
+    loc = first["loc"][1:] if len(first["loc"]) > 1 else first["loc"]
+    where = ".".join(str(part) for part in loc) or "<root>"
+    if first["type"] == "json_invalid":
+        return EventValidationError("invalid_json", first["msg"])
+    if where.endswith("schema_version"):
+        return EventValidationError(
+            "unknown_schema_version",
+            f"schema_version {first.get('input')!r} is not supported by this worker "
+            f"(it reads {SCHEMA_VERSION}); upgrade the worker",
+        )
+    return EventValidationError("schema", f"{where}: {first['msg']}")

@@ -1,0 +1,33 @@
+"""Settings every hookbus process shares: where Redis is and how keys are named."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bus.keys import Keys
+
+
+class BusSettings(BaseSettings):
+    """Connection and naming, from ``HOOKBUS_*`` environment variables.
+
+    Each process kind (``EngineSettings``, ``WorkerSettings``) extends this class; a
+    process loads its settings once at startup and passes them down.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HOOKBUS_", extra="forbid", frozen=True)
+
+    #: Redis DSN; ``rediss://`` for TLS, user and password inline for ACLs.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Prefix of every key, so several hookbus deployments can share one Redis.
+    key_prefix: str = Field(default="hookbus", pattern=r"^[A-Za-z0-9_.-]+$")
+    #: Number of event stream shards. Changing it moves new runs to other streams;
+    #: drain the old streams first.
+    stream_shards: int = Field(default=1, ge=1, le=1024)
+    #: Socket timeout for Redis commands, in seconds.
+    redis_timeout_s: float = Field(default=5.0, gt=0)
+
+    @property
+    def keys(self) -> Keys:
+        """The key names for this prefix and shard count."""
+        return Keys(prefix=self.key_prefix, shards=self.stream_shards)

@@ -1,0 +1,32 @@
+"""Protocols for objects users hand to hookbus, shared by the engine and the workers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import JsonValue
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceInitContext:
+    """What a resource factory gets when a process builds the resource.
+
+    Attributes:
+        config: the resource's config (``.configured(...)`` merged with run config).
+        env: the process environment captured once at startup, for ``EnvVar`` values.
+    """
+
+    config: Mapping[str, JsonValue] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ResourceFactory(Protocol):
+    """Anything in ``resource_defs`` that builds its value per process.
+
+    Values in ``resource_defs`` that are not factories are used as they are.
+    """
+
+    def create_resource(self, context: ResourceInitContext) -> Any: ...

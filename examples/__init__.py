@@ -1,0 +1,1 @@
+"""Example code locations for hookbus."""

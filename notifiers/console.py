@@ -1,0 +1,36 @@
+"""A notifier that prints: the default when no Slack token is configured, and the demo's."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+
+class ConsoleNotifier:
+    """Prints each message as a framed block on a stream (default: stdout).
+
+    Args:
+        label: shown in the frame's title, e.g. the Slack channel it stands in for.
+        stream: where to write (default ``sys.stdout`` at the time of each post).
+    """
+
+    def __init__(self, *, label: str = "console", stream: TextIO | None = None) -> None:
+        self.label = label
+        self._stream = stream
+        self.posted = 0
+
+    def __repr__(self) -> str:
+        return f"<ConsoleNotifier label={self.label!r} posted={self.posted}>"
+
+    def post(self, text: str, *, blocks: Sequence[dict[str, Any]] | None = None) -> str | None:
+        """Print ``text``; blocks are ignored (the text is their plain-text fallback)."""
+        stream = self._stream or sys.stdout
+        rule = "─" * 60
+        stream.write(f"┌─ alert → {self.label} {rule[: max(0, 48 - len(self.label))]}\n")
+        for line in text.splitlines() or [""]:
+            stream.write(f"│ {line}\n")
+        stream.write(f"└{rule}\n")
+        stream.flush()
+        self.posted += 1
+        return None

@@ -1,0 +1,54 @@
+"""Hooks and sensors, and the worker process that runs them from the bus.
+
+Users write ``@failure_hook``/``@success_hook`` hooks and ``@run_failure_sensor`` sensors in
+a code location module; ``hookbus worker MODULE`` (``sensors.runner.run_worker``) loads it
+(``CodeLocation.load``) and runs them for every matching event.
+"""
+
+from sensors.context import HookContext, OpException, build_hook_context
+from sensors.definitions import Definitions
+from sensors.errors import (
+    CodeLocationError,
+    HookExecutionError,
+    HookNotFoundError,
+    SensorsError,
+)
+from sensors.hooks import HookDefinition, failure_hook, success_hook
+from sensors.registry import CodeLocation
+from sensors.run_status import (
+    RunFailureSensorContext,
+    RunStatusSensorContext,
+    SensorDefinition,
+    run_failure_sensor,
+    run_status_sensor,
+)
+from sensors.runner import run_worker
+from sensors.settings import WorkerSettings
+from sensors.state_args import JobRun, OpRun, State
+from sensors.worker import Worker
+
+__all__ = [
+    "CodeLocation",
+    "CodeLocationError",
+    "Definitions",
+    "HookContext",
+    "HookDefinition",
+    "HookExecutionError",
+    "HookNotFoundError",
+    "JobRun",
+    "OpException",
+    "OpRun",
+    "RunFailureSensorContext",
+    "RunStatusSensorContext",
+    "SensorDefinition",
+    "SensorsError",
+    "State",
+    "Worker",
+    "WorkerSettings",
+    "build_hook_context",
+    "failure_hook",
+    "run_failure_sensor",
+    "run_status_sensor",
+    "run_worker",
+    "success_hook",
+]

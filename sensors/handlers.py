@@ -1,0 +1,112 @@
+"""Which handlers an event triggers, and how each is called.
+
+A handler is one hook or one sensor for one event. Its ``name`` is stable across workers
+and redeliveries (``hook:<ref>`` / ``sensor:<name>``), so the idempotency record and the
+dead-letter entry can name it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from bus.events import HookRef, OpEvent, RunEvent
+from sensors.context import hook_context_from_event
+from sensors.errors import HookNotFoundError
+from sensors.hooks import HookDefinition
+from sensors.registry import CodeLocation
+from sensors.run_status import SensorDefinition
+from sensors.state_args import DefinitionStub, state_hook_args
+
+ArgsBuilder = Callable[[Mapping[str, Any]], tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """One user callable to run for one event.
+
+    Attributes:
+        name: ``hook:<ref>`` or ``sensor:<name>``.
+        fn: the user's callable.
+        build_args: turns the built resources into the positional arguments.
+        kwargs: keyword arguments (a hook's ``functools.partial`` arguments).
+        resource_keys: the resources to build first.
+        job_name: whose ``resource_defs`` supply them (``None``: the code location's).
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    build_args: ArgsBuilder
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    resource_keys: frozenset[str] = frozenset()
+    job_name: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<Handler {self.name}>"
+
+
+@dataclass(frozen=True, slots=True)
+class MissingHook:
+    """A hook the event names that the code location does not define."""
+
+    name: str
+    error: HookNotFoundError
+
+
+def hook_handlers(
+    event: RunEvent | OpEvent, location: CodeLocation
+) -> tuple[list[Handler], list[MissingHook]]:
+    """The hooks ``event`` triggers, resolved in ``location``; and those it lacks."""
+    handlers: list[Handler] = []
+    missing: list[MissingHook] = []
+    for ref in event.hooks_triggered():
+        name = f"hook:{ref.ref}"
+        try:
+            target = location.hook(ref.ref)
+        except HookNotFoundError as exc:
+            missing.append(MissingHook(name=name, error=exc))
+            continue
+        handlers.append(_hook_handler(name, ref, target, event, location))
+    return handlers, missing
+
+
+def _hook_handler(
+    name: str, ref: HookRef, target: object, event: RunEvent | OpEvent, location: CodeLocation
+) -> Handler:
+    if isinstance(target, HookDefinition) and isinstance(event, OpEvent):
+        hook_def = target
+        return Handler(
+            name=name,
+            fn=hook_def.fn,
+            build_args=lambda resources: (
+                hook_context_from_event(event, hook_def=hook_def, resources=resources),
+            ),
+            kwargs=ref.hook_kwargs,
+            resource_keys=hook_def.required_resource_keys,
+            job_name=event.job_name,
+        )
+    definition = _definition_for(event, location)
+    return Handler(
+        name=name,
+        fn=cast(Callable[..., Any], target),
+        build_args=lambda _resources: state_hook_args(event, definition),
+        kwargs=ref.hook_kwargs,
+        job_name=event.job_name,
+    )
+
+
+def _definition_for(event: RunEvent | OpEvent, location: CodeLocation) -> object:
+    if isinstance(event, OpEvent):
+        return location.ops.get(event.op.name) or DefinitionStub(event.op.name)
+    return location.job(event.job_name) or DefinitionStub(event.job_name)
+
+
+def sensor_handler(sensor: SensorDefinition, event: RunEvent) -> Handler:
+    """The handler that runs ``sensor`` for ``event``."""
+    return Handler(
+        name=f"sensor:{sensor.name}",
+        fn=sensor.fn,
+        build_args=lambda resources: (sensor.build_context(event, resources=resources),),
+        resource_keys=sensor.required_resource_keys,
+    )

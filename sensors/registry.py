@@ -1,0 +1,129 @@
+"""The worker's code location: the one place hook references are resolved to code.
+
+``CodeLocation.load("my_pipelines.definitions")`` imports the user's module once, at
+startup, and indexes what it defines: jobs by name, sensors by name, and hooks by
+reference. An event can only select among these; a reference that is not here is an
+error (``HookNotFoundError``), never an import.
+
+Hooks indexed: every ``@success_hook``/``@failure_hook`` in the module; every hook
+attached to a job or op defined there; and every module-level function defined in the
+code location's own package (Prefect-style hooks attached at run time with
+``op.with_options(on_failure=[...])`` inside a job body).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from bus.refs import callable_ref
+from engine.job import JobDefinition
+from engine.op import OpDefinition
+from sensors.definitions import Definitions
+from sensors.errors import CodeLocationError, HookNotFoundError
+from sensors.hooks import HookDefinition
+from sensors.run_status import SensorDefinition
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeLocation:
+    """What one loaded code location defines, by name and by reference."""
+
+    module_name: str
+    jobs: Mapping[str, JobDefinition] = field(default_factory=dict)
+    ops: Mapping[str, OpDefinition] = field(default_factory=dict)
+    hooks: Mapping[str, object] = field(default_factory=dict)
+    sensors: Mapping[str, SensorDefinition] = field(default_factory=dict)
+    resources: Mapping[str, object] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"<CodeLocation module={self.module_name!r} jobs={len(self.jobs)} "
+            f"hooks={len(self.hooks)} sensors={len(self.sensors)}>"
+        )
+
+    @classmethod
+    def load(cls, module_name: str) -> CodeLocation:
+        """Import ``module_name`` and index it.
+
+        Raises:
+            CodeLocationError: the module cannot be imported, or two sensors share a name.
+        """
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise CodeLocationError(
+                f"code location {module_name!r} cannot be imported: {exc}. Pass an importable "
+                "module path (e.g. my_pipelines.definitions) and run from the directory that "
+                "contains it, or install it in this environment."
+            ) from exc
+        return cls.from_module(module)
+
+    @classmethod
+    def from_module(cls, module: ModuleType) -> CodeLocation:
+        """Index an already imported module."""
+        objects = list(vars(module).values())
+        definitions = [obj for obj in objects if isinstance(obj, Definitions)]
+        for defs in definitions:
+            objects.extend([*defs.jobs, *defs.sensors])
+        jobs = {obj.name: obj for obj in objects if isinstance(obj, JobDefinition)}
+        return cls(
+            module_name=module.__name__,
+            jobs=jobs,
+            ops={obj.name: obj for obj in objects if isinstance(obj, OpDefinition)},
+            hooks=_index_hooks(module, objects),
+            sensors=_index_sensors(module.__name__, objects),
+            resources={key: value for defs in definitions for key, value in defs.resources.items()},
+        )
+
+    def hook(self, ref: str) -> object:
+        """The hook registered as ``ref``.
+
+        Raises:
+            HookNotFoundError: when this code location has no such hook.
+        """
+        try:
+            return self.hooks[ref]
+        except KeyError:
+            raise HookNotFoundError(
+                f"hook {ref!r} is not defined in code location {self.module_name!r}. Start the "
+                "worker with the code location that defines the job, or deploy the new code."
+            ) from None
+
+    def job(self, name: str) -> JobDefinition | None:
+        """The job called ``name``, if this code location defines it."""
+        return self.jobs.get(name)
+
+
+def _index_hooks(module: ModuleType, objects: list[object]) -> dict[str, object]:
+    hooks: dict[str, object] = {}
+    package = module.__name__.split(".")[0]
+    for obj in objects:
+        if inspect.isfunction(obj) and obj.__module__.split(".")[0] == package:
+            if "<" not in obj.__qualname__:
+                hooks[callable_ref(obj)] = obj
+        elif isinstance(obj, HookDefinition):
+            hooks[obj.ref] = obj
+        elif isinstance(obj, JobDefinition | OpDefinition):
+            hooks.update(obj.hook_targets)
+    return hooks
+
+
+def _index_sensors(module_name: str, objects: list[object]) -> dict[str, SensorDefinition]:
+    sensors: dict[str, SensorDefinition] = {}
+    for obj in objects:
+        if not isinstance(obj, SensorDefinition) or sensors.get(obj.name) is obj:
+            continue
+        if obj.name in sensors:
+            raise CodeLocationError(
+                f"sensor name {obj.name!r} is used twice in code location {module_name!r}. "
+                "Give each sensor a unique name= (it names the sensor's consumer group)."
+            )
+        sensors[obj.name] = obj
+    return sensors

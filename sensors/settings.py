@@ -1,0 +1,39 @@
+"""Settings of a sensor worker process (``hookbus worker``), loaded once at startup."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import Field
+
+from bus.settings import BusSettings
+
+
+def _default_consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class WorkerSettings(BusSettings):
+    """``HOOKBUS_*`` settings for workers.
+
+    Example:
+        ``HOOKBUS_CONCURRENCY=32 hookbus worker my_pipelines.definitions``
+    """
+
+    #: This worker's consumer name in every group; unique per process.
+    consumer_name: str = Field(default_factory=_default_consumer_name, min_length=1)
+    #: How long one XREADGROUP waits for new entries, in milliseconds.
+    block_ms: int = Field(default=2_000, ge=1)
+    #: Entries read per XREADGROUP.
+    read_count: int = Field(default=64, ge=1)
+    #: Handlers (hooks, sensors) running at once in this worker; also the thread pool size
+    #: for sync hooks.
+    concurrency: int = Field(default=16, ge=1)
+    #: A handler still running after this many seconds is abandoned as failed.
+    handler_timeout_s: float = Field(default=60.0, gt=0)
+    #: How long the record that a handler succeeded for an event is kept, in seconds.
+    #: Must outlast any redelivery; default 7 days.
+    idempotency_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    #: How often the worker refreshes its liveness key, in seconds.
+    heartbeat_interval_s: float = Field(default=5.0, gt=0)
