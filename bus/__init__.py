@@ -46,8 +46,6 @@ from bus.states import OpState, RunState
 from bus.types import ResourceFactory, ResourceInitContext
 
 __all__ = [
-    "HOOKS_GROUP",
-    "SCHEMA_VERSION",
     "BusError",
     "BusSettings",
     "BusUnavailableError",
@@ -59,6 +57,7 @@ __all__ = [
     "ErrorInfo",
     "Event",
     "EventValidationError",
+    "HOOKS_GROUP",
     "HookAttachError",
     "HookRef",
     "HookbusError",
@@ -72,6 +71,7 @@ __all__ = [
     "RunEvent",
     "RunInfo",
     "RunState",
+    "SCHEMA_VERSION",
     "callable_ref",
     "connect",
     "connect_async",

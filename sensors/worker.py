@@ -43,6 +43,9 @@ class Subscription:
     consumer: Consumer
     #: The handlers an event triggers here, and the hooks it names that are missing.
     select: Callable[[RunEvent | OpEvent], tuple[list[Handler], list[MissingHook]]]
+    #: Whether this subscription dead-letters invalid entries. Only the hooks group does,
+    #: so that an invalid entry is recorded once, not once per sensor.
+    reports_poison: bool = False
 
 
 class Worker:
@@ -98,6 +101,7 @@ class Worker:
         return Subscription(
             consumer=self._consumer(HOOKS_GROUP),
             select=lambda event: hook_handlers(event, self.location),
+            reports_poison=True,
         )
 
     def _sensor_subscription(self, sensor: SensorDefinition) -> Subscription:
@@ -180,15 +184,16 @@ class Worker:
     async def process(self, subscription: Subscription, delivery: Delivery) -> None:
         """Decode one entry, run its handlers, and ack it; dead-letter what is invalid."""
         try:
-            event = decode_event(delivery.payload or b"")
+            event = _decode(delivery)
         except EventValidationError as exc:
-            await self._dead_letters.add(
-                stream=delivery.stream,
-                entry_id=delivery.entry_id,
-                payload=delivery.payload,
-                reason=exc.reason,
-                error=exc.detail,
-            )
+            if subscription.reports_poison:
+                await self._dead_letters.add(
+                    stream=delivery.stream,
+                    entry_id=delivery.entry_id,
+                    payload=delivery.payload,
+                    reason=exc.reason,
+                    error=exc.detail,
+                )
         else:
             await self._run(subscription, delivery, event)
         await subscription.consumer.ack(delivery)
@@ -226,3 +231,11 @@ class Worker:
                 )
             except TimeoutError:
                 pass
+
+
+def _decode(delivery: Delivery) -> RunEvent | OpEvent:
+    if delivery.payload is None:
+        raise EventValidationError(
+            "missing_event_field", f"entry {delivery.entry_id} has no 'event' field"
+        )
+    return decode_event(delivery.payload)

@@ -1,0 +1,110 @@
+"""The wire format: round trips, versioning, and refusal of invalid data."""
+
+from __future__ import annotations
+
+import pytest
+
+from bus import (
+    SCHEMA_VERSION,
+    ErrorInfo,
+    EventValidationError,
+    HookRef,
+    OpEvent,
+    OpInfo,
+    OpState,
+    RunEvent,
+    RunInfo,
+    RunState,
+    decode_event,
+    encode_event,
+)
+from bus.events import MAX_EVENT_BYTES, MAX_TRACEBACK_CHARS
+
+RUN = RunInfo(run_id="r1", run_name="nightly-r1", job_name="nightly", tags={"team": "data"})
+
+
+def failed_op_event() -> OpEvent:
+    try:
+        raise ValueError("bad row")
+    except ValueError as exc:
+        error = ErrorInfo.from_exception(exc)
+    return OpEvent(
+        seq=3,
+        run=RUN,
+        op=OpInfo(name="load", step_key="load", attempt=2, max_attempts=3),
+        hooks=(HookRef(ref="m:h", name="h", style="state", on=("failed",), hook_kwargs={"x": 1}),),
+        error=error,
+        from_state=OpState.RUNNING,
+        to_state=OpState.FAILED,
+    )
+
+
+def test_op_event_round_trips_through_json() -> None:
+    event = failed_op_event()
+    decoded = decode_event(encode_event(event))
+    assert decoded == event
+    assert isinstance(decoded, OpEvent)
+    assert decoded.error is not None and decoded.error.type == "ValueError"
+    assert "raise ValueError" in decoded.error.traceback
+
+
+def test_run_event_round_trips_and_carries_the_schema_version() -> None:
+    event = RunEvent(seq=1, run=RUN, from_state=None, to_state=RunState.PENDING)
+    raw = encode_event(event)
+    assert f'"schema_version":{SCHEMA_VERSION}'.encode() in raw
+    assert decode_event(raw) == event
+
+
+def test_error_info_keeps_the_cause_chain_and_caps_the_traceback() -> None:
+    try:
+        try:
+            raise KeyError("inner")
+        except KeyError as inner:
+            raise RuntimeError("x" * 10) from inner
+    except RuntimeError as exc:
+        error = ErrorInfo.from_exception(exc)
+    assert error.cause is not None and error.cause.type == "KeyError"
+    huge = ErrorInfo.from_exception(ValueError("y" * 50_000))
+    assert len(huge.traceback) <= MAX_TRACEBACK_CHARS + 100
+    assert "characters cut" in huge.message
+
+
+def test_hooks_triggered_selects_by_target_state() -> None:
+    event = failed_op_event()
+    assert [hook.ref for hook in event.hooks_triggered()] == ["m:h"]
+    completed = event.model_copy(update={"to_state": OpState.COMPLETED})
+    assert completed.hooks_triggered() == ()
+
+
+def test_repr_names_run_step_and_transition() -> None:
+    assert repr(failed_op_event()) == (
+        "<OpEvent run_id='r1' job='nightly' seq=3 step_key='load' attempt=2 running -> failed>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason", "match"),
+    [
+        (b"{not json", "invalid_json", "Invalid JSON"),
+        (b'{"type": "run", "schema_version": 99}', "unknown_schema_version", "upgrade the worker"),
+        (b'{"type": "nope"}', "schema", "tag"),
+        (b"x" * (MAX_EVENT_BYTES + 1), "oversized", "limit"),
+    ],
+)
+def test_invalid_entries_are_refused_with_a_reason(raw: bytes, reason: str, match: str) -> None:
+    with pytest.raises(EventValidationError, match=match) as info:
+        decode_event(raw)
+    assert info.value.reason == reason
+
+
+def test_unknown_fields_are_refused() -> None:
+    raw = encode_event(RunEvent(seq=1, run=RUN, from_state=None, to_state=RunState.RUNNING))
+    with pytest.raises(EventValidationError, match="surprise") as info:
+        decode_event(raw.replace(b'"seq":1', b'"seq":1,"surprise":true'))
+    assert info.value.reason == "schema"
+
+
+def test_events_are_immutable() -> None:
+    event = RunEvent(seq=1, run=RUN, from_state=None, to_state=RunState.RUNNING)
+    with pytest.raises(ValueError, match="frozen"):
+        event.seq = 2

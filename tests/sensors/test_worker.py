@@ -1,0 +1,153 @@
+"""The worker, in-process and in burst mode: hooks, sensors, idempotency, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from bus import HOOKS_GROUP, Keys, RunState
+from engine import EngineSettings
+from sensors import CodeLocation, Worker, WorkerSettings
+from tests.code_locations import basic
+from tests.conftest import TEST_PREFIX
+from tests.streams import read_stream
+
+KEYS = Keys(prefix=TEST_PREFIX)
+
+
+@pytest.fixture(autouse=True)
+def clear_calls() -> Iterator[None]:
+    basic.CALLS.clear()
+    yield
+    basic.CALLS.clear()
+
+
+def run_worker_until_idle(settings: WorkerSettings) -> Worker:
+    async def burst() -> Worker:
+        worker = Worker(CodeLocation.load("tests.code_locations.basic"), settings)
+        try:
+            await worker.run_until_idle()
+        finally:
+            await worker.close()
+        return worker
+
+    return asyncio.run(burst())
+
+
+def dead_letters(client: redis.Redis) -> list[dict[bytes, bytes]]:
+    stream = KEYS.dead_letter_for(KEYS.events_stream(0))
+    return [fields for _, fields in read_stream(client, stream)]
+
+
+def prepare(worker_settings: WorkerSettings) -> None:
+    """Create the groups at the stream's start, as a running worker would have."""
+    asyncio.run(_prepare(worker_settings))
+
+
+async def _prepare(worker_settings: WorkerSettings) -> None:
+    worker = Worker(CodeLocation.load("tests.code_locations.basic"), worker_settings)
+    await worker.start()
+    await worker.close()
+
+
+def test_dagster_and_prefect_style_hooks_run_with_their_context(
+    engine_settings: EngineSettings, worker_settings: WorkerSettings
+) -> None:
+    prepare(worker_settings)
+    result = basic.etl.execute_in_process(raise_on_error=False, settings=engine_settings)
+    assert result.state is RunState.FAILED
+
+    run_worker_until_idle(worker_settings)
+
+    calls = sorted(basic.CALLS, key=lambda call: (call[0], str(call[1])))
+    assert calls == [
+        ("async_op_hook", {"op": "total", "state": "Completed", "tier": "gold"}),
+        ("etl_failures", {"run_id": result.run_id, "error": "ValueError"}),
+        ("notify", {"job": "etl", "run_id": result.run_id, "state": "Failed", "channel": "#etl"}),
+        ("on_op_success", {"step_key": "extract", "outputs": {"result": [1, 2, 3]}}),
+        ("on_op_success", {"step_key": "total", "outputs": {"result": 6}}),
+        ("page_on_failure", {"step_key": "explode", "exception": "ValueError: cannot load 6"}),
+    ]
+
+
+def test_redelivered_events_do_not_repeat_hooks_that_succeeded(
+    engine_settings: EngineSettings, worker_settings: WorkerSettings, redis_client: redis.Redis
+) -> None:
+    prepare(worker_settings)
+    basic.etl.execute_in_process(raise_on_error=False, settings=engine_settings)
+    run_worker_until_idle(worker_settings)
+    first = len(basic.CALLS)
+
+    # Rewind every group to the start, as if no entry had ever been acked.
+    for group in (HOOKS_GROUP, KEYS.sensor_group("etl_failures")):
+        redis_client.xgroup_setid(KEYS.events_stream(0), group, "0")
+    run_worker_until_idle(worker_settings)
+
+    assert first == 6
+    assert len(basic.CALLS) == first
+
+
+def test_a_failing_hook_is_dead_lettered_and_does_not_stop_the_others(
+    engine_settings: EngineSettings, worker_settings: WorkerSettings, redis_client: redis.Redis
+) -> None:
+    prepare(worker_settings)
+    basic.with_broken_hook.execute_in_process(raise_on_error=False, settings=engine_settings)
+    worker = run_worker_until_idle(worker_settings)
+
+    assert [name for name, _ in basic.CALLS] == ["page_on_failure"]
+    [letter] = dead_letters(redis_client)
+    assert letter[b"reason"] == b"handler_failed"
+    assert letter[b"handler"] == b"hook:tests.code_locations.basic:broken_hook"
+    assert b"RuntimeError: this hook is broken" in letter[b"error"]
+    assert worker.dispatcher.failed == 1
+
+
+def test_poison_entries_are_dead_lettered_and_the_worker_keeps_going(
+    engine_settings: EngineSettings, worker_settings: WorkerSettings, redis_client: redis.Redis
+) -> None:
+    prepare(worker_settings)
+    redis_client.xadd(KEYS.events_stream(0), {b"event": b"{garbage"})
+    redis_client.xadd(KEYS.events_stream(0), {b"something": b"else"})
+    basic.quiet.execute_in_process(settings=engine_settings)
+
+    run_worker_until_idle(worker_settings)
+
+    reasons = [letter[b"reason"] for letter in dead_letters(redis_client)]
+    assert reasons == [b"invalid_json", b"missing_event_field"]
+    notified = [details for name, details in basic.CALLS if name == "notify"]
+    assert [(n["job"], n["state"]) for n in notified] == [("quiet", "Completed")]
+    assert redis_client.xpending(KEYS.events_stream(0), HOOKS_GROUP)["pending"] == 0
+
+
+def test_an_event_naming_an_unknown_hook_is_dead_lettered(
+    worker_settings: WorkerSettings, redis_client: redis.Redis
+) -> None:
+    from bus import HookRef, OpEvent, OpInfo, OpState, RunInfo, encode_event
+
+    prepare(worker_settings)
+    event = OpEvent(
+        seq=1,
+        run=RunInfo(run_id="r", run_name="r", job_name="etl"),
+        op=OpInfo(name="x", step_key="x"),
+        hooks=(HookRef(ref="os:system", name="system", style="state", on=("failed",)),),
+        from_state=OpState.RUNNING,
+        to_state=OpState.FAILED,
+    )
+    redis_client.xadd(KEYS.events_stream(0), {b"event": encode_event(event)})
+
+    run_worker_until_idle(worker_settings)
+
+    [letter] = dead_letters(redis_client)
+    assert letter[b"reason"] == b"unknown_hook"
+    assert b"'os:system' is not defined in code location" in letter[b"error"]
+
+
+def test_worker_repr_counts_what_it_did(worker_settings: WorkerSettings) -> None:
+    worker = run_worker_until_idle(worker_settings)
+    assert repr(worker) == (
+        "<Worker consumer='test-worker' location='tests.code_locations.basic' handled=0 "
+        "succeeded=0 failed=0>"
+    )

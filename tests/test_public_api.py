@@ -1,0 +1,50 @@
+"""Each package's ``__init__`` is its table of contents; dependencies point one way."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import types
+from pathlib import Path
+
+import pytest
+
+PACKAGES = ["bus", "engine", "sensors", "notifiers"]
+ROOT = Path(__file__).resolve().parents[1]
+#: Which of our packages each package may import. ``bus`` is the bottom of the graph.
+ALLOWED_IMPORTS = {
+    "bus": set(),
+    "engine": {"bus"},
+    "notifiers": {"bus"},
+    "sensors": {"bus", "engine", "notifiers"},
+}
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_all_is_sorted_and_matches_the_public_names(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = list(module.__all__)
+    assert exported == sorted(exported), f"{name}.__all__ is not sorted"
+    public = {
+        attr
+        for attr, value in vars(module).items()
+        if not attr.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert set(exported) == public
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_dependencies_point_one_way(name: str) -> None:
+    offenders = []
+    for path in sorted((ROOT / name).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module]
+            for target in targets:
+                top = target.split(".")[0]
+                if top in PACKAGES and top != name and top not in ALLOWED_IMPORTS[name]:
+                    offenders.append(f"{path.relative_to(ROOT)} imports {target}")
+    assert offenders == []
