@@ -7,29 +7,56 @@ public function. Errors hookbus raises on purpose are printed as one line, not a
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import sys
 from collections.abc import Callable
+from functools import partial
+from itertools import chain
 from typing import TypeVar
 
 import click
 from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
 
+from bus.connection import connect
+from bus.deadletter_admin import (
+    get_dead_letter,
+    list_dead_letters,
+    purge_dead_letters,
+    replay_dead_letter,
+)
 from bus.errors import HookbusError
+from bus.inspection import inspect_bus
 from bus.settings import BusSettings
 from engine.launch import run_job
 from engine.settings import EngineSettings
 from sensors.demo import run_demo
+from sensors.health import worker_alive_on_host
 from sensors.logs import configure_logging
 from sensors.registry import CodeLocation
 from sensors.runner import run_worker
-from sensors.settings import WorkerSettings
+from sensors.settings import HealthThresholds, WorkerSettings
+from sensors.status import find_problems, render_status
+from sensors.tail import EventFilter, follow_events, format_event, recent_events
 
 HELP_MAIN = "hookbus: hooks, sensors and alerts for data pipelines, over Redis Streams."
 HELP_WORKER = "Start a sensor worker that runs the hooks and sensors of code location MODULE."
 HELP_RUN = "Run job JOB of code location MODULE; every transition is published to Redis."
 HELP_DEMO = "Start a worker, run a failing example job, and show the alert the worker sent."
 HELP_DEBUG = "Show full tracebacks instead of one-line errors."
+HELP_CHECK = "Do not start: exit 0 if a worker on this host is alive (its heartbeat key), else 1."
+HELP_STATUS = "Show streams, groups, lag, pending, workers and dead letters; exit 1 if unhealthy."
+HELP_EVENTS = "Look at the events on the bus."
+HELP_TAIL = "Print recent events as readable lines; --follow keeps printing new ones."
+HELP_DLQ = "Inspect, replay and purge dead letters."
+HELP_DLQ_LIST = "List dead letters, newest first."
+HELP_DLQ_SHOW = "Show one dead letter in full, with its error and payload."
+HELP_DLQ_REPLAY = "Send a dead letter's event back to its stream (after fixing the cause)."
+HELP_DLQ_PURGE = "Delete the given dead letters, or all of them with --all."
+HELP_JSON = "Print JSON instead of a table."
 
 T = TypeVar("T")
 
@@ -47,10 +74,17 @@ def main(ctx: click.Context, debug: bool) -> None:
 @main.command(help=HELP_WORKER)
 @click.argument("module")
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+@click.option("--check", is_flag=True, help=HELP_CHECK)
 @click.pass_obj
-def worker(debug: bool, module: str, verbose: bool) -> None:
+def worker(debug: bool, module: str, verbose: bool, check: bool) -> None:
     configure_logging(verbose=verbose)
     settings = _guard(debug, WorkerSettings)
+    if check:
+        sys.exit(
+            0
+            if _guard(debug, lambda: worker_alive_on_host(connect(settings), settings.keys))
+            else 1
+        )
     location = _guard(debug, lambda: CodeLocation.load(module))
     run_worker(location, settings, env=dict(os.environ))
 
@@ -72,6 +106,119 @@ def run(debug: bool, module: str, job_name: str) -> None:
 def demo(debug: bool) -> None:
     settings = _guard(debug, BusSettings)
     sys.exit(_guard(debug, lambda: run_demo(settings, env=dict(os.environ))))
+
+
+@main.command(help=HELP_STATUS)
+@click.option("--json", "as_json", is_flag=True, help=HELP_JSON)
+@click.pass_obj
+def status(debug: bool, as_json: bool) -> None:
+    thresholds = _guard(debug, HealthThresholds)
+    report = _guard(debug, lambda: inspect_bus(connect(thresholds), thresholds.keys))
+    problems = find_problems(report, thresholds)
+    if as_json:
+        click.echo(json.dumps({**report.model_dump(mode="json"), "problems": problems}, indent=2))
+    else:
+        render_status(report, problems, Console())
+    sys.exit(1 if problems else 0)
+
+
+@main.group(help=HELP_EVENTS)
+def events() -> None:
+    pass
+
+
+@events.command("tail", help=HELP_TAIL)
+@click.option("-n", "--count", default=20, show_default=True, help="How many recent events.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new events.")
+@click.option("--job", help="Only this job.")
+@click.option("--run", "run_id", help="Only this run (a prefix of its id is enough).")
+@click.option("--state", help="Only events entering this state.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON event per line.")
+@click.pass_obj
+def tail(
+    debug: bool,
+    count: int,
+    follow: bool,
+    job: str | None,
+    run_id: str | None,
+    state: str | None,
+    as_json: bool,
+) -> None:
+    settings = _guard(debug, BusSettings)
+    client = connect(settings)
+    wanted = EventFilter(job=job, run=run_id, state=state)
+    recent, last_ids = _guard(debug, lambda: recent_events(client, settings.keys, count=count))
+    stream = chain(recent, follow_events(client, last_ids)) if follow else iter(recent)
+    console = Console(highlight=False)
+    with contextlib.suppress(KeyboardInterrupt):
+        for event in filter(wanted.matches, stream):
+            console.print(
+                event.model_dump_json() if as_json else format_event(event), soft_wrap=True
+            )
+
+
+@main.group(help=HELP_DLQ)
+def dlq() -> None:
+    pass
+
+
+@dlq.command("list", help=HELP_DLQ_LIST)
+@click.option("-n", "--limit", default=50, show_default=True, help="How many to show.")
+@click.option("--json", "as_json", is_flag=True, help=HELP_JSON)
+@click.pass_obj
+def dlq_list(debug: bool, limit: int, as_json: bool) -> None:
+    settings = _guard(debug, BusSettings)
+    letters = _guard(
+        debug, lambda: list_dead_letters(connect(settings), settings.keys, limit=limit)
+    )
+    if as_json:
+        click.echo(json.dumps([letter.model_dump(mode="json") for letter in letters], indent=2))
+        return
+    table = Table("id", "failed at", "reason", "handler", "attempts", "error", title="Dead letters")
+    for letter in letters:
+        failed_at = letter.failed_at.strftime("%Y-%m-%d %H:%M:%S") if letter.failed_at else "-"
+        table.add_row(
+            letter.id,
+            failed_at,
+            letter.reason,
+            letter.handler or "-",
+            str(letter.attempts),
+            letter.error[:80],
+        )
+    Console().print(table)
+
+
+@dlq.command("show", help=HELP_DLQ_SHOW)
+@click.argument("letter_id")
+@click.pass_obj
+def dlq_show(debug: bool, letter_id: str) -> None:
+    settings = _guard(debug, BusSettings)
+    letter = _guard(debug, lambda: get_dead_letter(connect(settings), settings.keys, letter_id))
+    click.echo(json.dumps(letter.model_dump(mode="json"), indent=2))
+
+
+@dlq.command("replay", help=HELP_DLQ_REPLAY)
+@click.argument("letter_ids", nargs=-1, required=True)
+@click.pass_obj
+def dlq_replay(debug: bool, letter_ids: tuple[str, ...]) -> None:
+    settings = _guard(debug, BusSettings)
+    client = connect(settings)
+    for letter_id in letter_ids:
+        new_id = _guard(debug, partial(replay_dead_letter, client, settings.keys, letter_id))
+        click.echo(f"replayed {letter_id} as {new_id}")
+
+
+@dlq.command("purge", help=HELP_DLQ_PURGE)
+@click.argument("letter_ids", nargs=-1)
+@click.option("--all", "purge_all", is_flag=True, help="Delete every dead letter.")
+@click.pass_obj
+def dlq_purge(debug: bool, letter_ids: tuple[str, ...], purge_all: bool) -> None:
+    if not letter_ids and not purge_all:
+        raise click.UsageError("name the dead letters to purge, or pass --all")
+    settings = _guard(debug, BusSettings)
+    ids = None if purge_all else list(letter_ids)
+    removed = _guard(debug, lambda: purge_dead_letters(connect(settings), settings.keys, ids))
+    click.echo(f"purged {removed} dead letter(s)")
 
 
 def _guard(debug: bool, action: Callable[[], T]) -> T:

@@ -37,3 +37,18 @@ class WorkerSettings(BusSettings):
     idempotency_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     #: How often the worker refreshes its liveness key, in seconds.
     heartbeat_interval_s: float = Field(default=5.0, gt=0)
+
+
+class HealthThresholds(BusSettings):
+    """When ``hookbus status`` (and the watcher) call the alerting path unhealthy.
+
+    Example:
+        ``HOOKBUS_MAX_LAG=5000 hookbus status``
+    """
+
+    #: Entries a group may have waiting before it counts as falling behind.
+    max_lag: int = Field(default=1_000, ge=0)
+    #: Seconds the oldest pending (delivered, unacked) entry may wait.
+    max_pending_age_s: float = Field(default=120.0, gt=0)
+    #: Live workers required (0 disables the check, e.g. for a stopped test environment).
+    min_workers: int = Field(default=1, ge=0)

@@ -1,0 +1,128 @@
+"""The operator commands against a real Redis: status, events tail, dlq, worker --check."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Iterator
+
+import pytest
+import redis
+from click.testing import CliRunner, Result
+
+from engine import EngineSettings
+from sensors import CodeLocation, Worker, WorkerSettings
+from sensors.cli import main
+from tests.code_locations import basic, fixable
+from tests.conftest import TEST_PREFIX
+
+
+@pytest.fixture
+def cli(redis_url: str, redis_client: redis.Redis) -> Iterator[CliRunner]:
+    yield CliRunner(env={"HOOKBUS_REDIS_URL": redis_url, "HOOKBUS_KEY_PREFIX": TEST_PREFIX})
+
+
+def invoke(cli: CliRunner, *args: str) -> Result:
+    return cli.invoke(main, list(args), catch_exceptions=False)
+
+
+def burst(module: str, settings: WorkerSettings) -> None:
+    async def run() -> None:
+        worker = Worker(CodeLocation.load(module), settings)
+        try:
+            await worker.run_until_idle()
+        finally:
+            await worker.close()
+
+    asyncio.run(run())
+
+
+def test_status_is_unhealthy_without_a_live_worker(cli: CliRunner) -> None:
+    result = invoke(cli, "status", "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["workers"] == []
+    assert report["problems"] == [
+        "0 live worker(s), 1 required: start one with: hookbus worker <code location>"
+    ]
+
+
+def test_status_reports_groups_and_is_healthy_with_a_live_worker(
+    cli: CliRunner,
+    engine_settings: EngineSettings,
+    worker_settings: WorkerSettings,
+    redis_client: redis.Redis,
+) -> None:
+    burst("tests.code_locations.basic", worker_settings)
+    basic.quiet.execute_in_process(settings=engine_settings)
+    heartbeat = engine_settings.keys.worker_heartbeat(f"{socket.gethostname()}-1")
+    redis_client.set(heartbeat, "tests.code_locations.basic", ex=30)
+
+    result = invoke(cli, "status", "--json")
+
+    report = json.loads(result.output)
+    assert result.exit_code == 0, report["problems"]
+    [stream] = report["streams"]
+    assert stream["length"] == 7
+    groups = {group["name"]: group for group in stream["groups"]}
+    assert groups["hooks"]["lag"] == 7 and groups["hooks"]["pending"] == 0
+    assert "sensor:etl_failures" in groups
+    assert [worker["location"] for worker in report["workers"]] == ["tests.code_locations.basic"]
+    assert invoke(cli, "worker", "tests.code_locations.basic", "--check").exit_code == 0
+
+
+def test_worker_check_fails_when_no_worker_on_this_host_is_alive(cli: CliRunner) -> None:
+    assert invoke(cli, "worker", "tests.code_locations.basic", "--check").exit_code == 1
+
+
+def test_events_tail_filters_and_prints_json_lines(
+    cli: CliRunner, engine_settings: EngineSettings
+) -> None:
+    failed = basic.etl.execute_in_process(raise_on_error=False, settings=engine_settings)
+    basic.quiet.execute_in_process(settings=engine_settings)
+
+    result = invoke(cli, "events", "tail", "-n", "50", "--state", "failed", "--json")
+
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [(line["type"], line["run"]["run_id"]) for line in lines] == [
+        ("op", failed.run_id),
+        ("run", failed.run_id),
+    ]
+    readable = invoke(cli, "events", "tail", "--job", "quiet").output
+    assert "quiet.total  running → completed" in readable
+    assert "etl" not in readable.replace("quiet", "")
+
+
+def test_a_dead_letter_is_listed_shown_replayed_after_the_fix_and_handled(
+    cli: CliRunner, engine_settings: EngineSettings, worker_settings: WorkerSettings
+) -> None:
+    fixable.BROKEN, fixable.HANDLED[:] = True, []
+    burst("tests.code_locations.fixable", worker_settings)
+    fixable.nightly.execute_in_process(raise_on_error=False, settings=engine_settings)
+    burst("tests.code_locations.fixable", worker_settings)
+
+    [letter] = json.loads(invoke(cli, "dlq", "list", "--json").output)
+    assert letter["handler"] == "hook:tests.code_locations.fixable:page_on_call"
+    assert "KeyError: 'pager_service_url'" in letter["error"]
+    shown = json.loads(invoke(cli, "dlq", "show", letter["id"]).output)
+    assert shown["event_id"] == letter["event_id"]
+
+    fixable.BROKEN = False
+    assert invoke(cli, "dlq", "replay", letter["id"]).exit_code == 0
+    burst("tests.code_locations.fixable", worker_settings)
+
+    assert fixable.HANDLED == ["flaky_load"]
+    assert json.loads(invoke(cli, "dlq", "list", "--json").output) == []
+
+
+def test_dlq_show_of_an_unknown_id_is_one_clear_line(cli: CliRunner) -> None:
+    result = cli.invoke(main, ["dlq", "show", "1-1"])
+    assert result.exit_code == 2
+    assert "dead letter '1-1' does not exist. List them with: hookbus dlq list" in result.output
+
+
+def test_dlq_purge_needs_ids_or_all(cli: CliRunner, redis_client: redis.Redis) -> None:
+    assert cli.invoke(main, ["dlq", "purge"]).exit_code == 2
+    redis_client.xadd("{hookbus-test:s0}:dead", {"reason": "invalid_json", "payload": ""})
+    assert "purged 1 dead letter(s)" in invoke(cli, "dlq", "purge", "--all").output
