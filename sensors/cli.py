@@ -14,9 +14,10 @@ import sys
 from collections.abc import Callable
 from functools import partial
 from itertools import chain
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import click
+import redis
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
@@ -226,7 +227,17 @@ def _guard(debug: bool, action: Callable[[], T]) -> T:
     try:
         return action()
     except (HookbusError, ValidationError) as exc:
-        if debug:
-            raise
-        click.secho(f"error: {exc}", fg="red", err=True)
-        sys.exit(2)
+        _fail(debug, str(exc))
+    except redis.RedisError as exc:
+        _fail(
+            debug,
+            f"Redis did not answer ({type(exc).__name__}: {exc}). Check that it runs and that "
+            "HOOKBUS_REDIS_URL points at it.",
+        )
+
+
+def _fail(debug: bool, message: str) -> NoReturn:
+    if debug:
+        raise  # the exception being handled (called from an except block), with its traceback
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(2)

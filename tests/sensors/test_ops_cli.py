@@ -126,3 +126,12 @@ def test_dlq_purge_needs_ids_or_all(cli: CliRunner, redis_client: redis.Redis) -
     assert cli.invoke(main, ["dlq", "purge"]).exit_code == 2
     redis_client.xadd("{hookbus-test:s0}:dead", {"reason": "invalid_json", "payload": ""})
     assert "purged 1 dead letter(s)" in invoke(cli, "dlq", "purge", "--all").output
+
+
+def test_an_unreachable_redis_is_one_clear_line_not_a_traceback() -> None:
+    cli = CliRunner(env={"HOOKBUS_REDIS_URL": "redis://127.0.0.1:1/0"})
+    result = cli.invoke(main, ["dlq", "list"])
+    assert result.exit_code == 2
+    assert "Redis did not answer" in result.output
+    assert "HOOKBUS_REDIS_URL points at it" in result.output
+    assert "Traceback" not in result.output
