@@ -58,6 +58,7 @@ HELP_DLQ_SHOW = "Show one dead letter in full, with its error and payload."
 HELP_DLQ_REPLAY = "Send a dead letter's event back to its stream (after fixing the cause)."
 HELP_DLQ_PURGE = "Delete the given dead letters, or all of them with --all."
 HELP_JSON = "Print JSON instead of a table."
+HELP_LOG = "Log as text lines (default) or as JSON objects, one per line."
 
 T = TypeVar("T")
 
@@ -76,9 +77,10 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.argument("module")
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
 @click.option("--check", is_flag=True, help=HELP_CHECK)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", help=HELP_LOG)
 @click.pass_obj
-def worker(debug: bool, module: str, verbose: bool, check: bool) -> None:
-    configure_logging(verbose=verbose)
+def worker(debug: bool, module: str, verbose: bool, check: bool, log_format: str) -> None:
+    configure_logging(verbose=verbose, json=log_format == "json")
     settings = _guard(debug, WorkerSettings)
     if check:
         sys.exit(
