@@ -65,6 +65,16 @@ class Keys:
         """A running job's heartbeat; TTL = the heartbeat timeout, refreshed by the engine."""
         return f"{self.prefix}:run:{run_id}:heartbeat"
 
+    def lease(self, name: str) -> str:
+        """The lease of periodic job ``name`` (see ``bus.lease``); TTL = the lease's TTL."""
+        return f"{self.prefix}:lease:{name}"
+
+    def watch_state(self) -> str:
+        """The watcher's memory of which alerting-path conditions are firing (a hash,
+        field = condition, value = JSON since/notified_at). No TTL: it is tiny and must
+        survive until the condition clears."""
+        return f"{self.prefix}:watch"
+
     def worker_heartbeat(self, consumer: str) -> str:
         """A live worker's heartbeat (``hookbus worker --check``); TTL a few intervals."""
         return f"{self.prefix}:worker:{consumer}"
