@@ -38,8 +38,8 @@ from sensors.demo import run_demo
 from sensors.health import worker_alive_on_host
 from sensors.logs import configure_logging
 from sensors.registry import CodeLocation
-from sensors.runner import run_worker
-from sensors.settings import HealthThresholds, WorkerSettings
+from sensors.runner import run_watcher, run_worker
+from sensors.settings import HealthThresholds, WatchSettings, WorkerSettings
 from sensors.status import find_problems, render_status
 from sensors.tail import EventFilter, follow_events, format_event, recent_events
 
@@ -58,6 +58,9 @@ HELP_DLQ_SHOW = "Show one dead letter in full, with its error and payload."
 HELP_DLQ_REPLAY = "Send a dead letter's event back to its stream (after fixing the cause)."
 HELP_DLQ_PURGE = "Delete the given dead letters, or all of them with --all."
 HELP_JSON = "Print JSON instead of a table."
+HELP_WATCH = (
+    "Watch the alerting path itself; notify when it stalls or dead-letters, and when it heals."
+)
 HELP_LOG = "Log as text lines (default) or as JSON objects, one per line."
 
 T = TypeVar("T")
@@ -109,6 +112,15 @@ def run(debug: bool, module: str, job_name: str) -> None:
 def demo(debug: bool) -> None:
     settings = _guard(debug, BusSettings)
     sys.exit(_guard(debug, lambda: run_demo(settings, env=dict(os.environ))))
+
+
+@main.command(help=HELP_WATCH)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", help=HELP_LOG)
+@click.pass_obj
+def watch(debug: bool, log_format: str) -> None:
+    configure_logging(json=log_format == "json")
+    settings = _guard(debug, WatchSettings)
+    run_watcher(settings, env=dict(os.environ))
 
 
 @main.command(help=HELP_STATUS)

@@ -52,3 +52,18 @@ class HealthThresholds(BusSettings):
     max_pending_age_s: float = Field(default=120.0, gt=0)
     #: Live workers required (0 disables the check, e.g. for a stopped test environment).
     min_workers: int = Field(default=1, ge=0)
+
+
+class WatchSettings(HealthThresholds):
+    """The watcher of the alerting path itself (``hookbus watch``).
+
+    Example:
+        ``HOOKBUS_WATCH_FOR_S=60 hookbus watch``
+    """
+
+    #: How often the watcher looks, in seconds.
+    watch_interval_s: float = Field(default=5.0, gt=0)
+    #: How long a problem must last before it is announced, in seconds (Prometheus' ``for``).
+    watch_for_s: float = Field(default=30.0, ge=0)
+    #: While a problem lasts, remind at most this often, in seconds.
+    watch_renotify_s: float = Field(default=3600.0, gt=0)

@@ -39,7 +39,7 @@ def test_workers_are_replicated_and_health_checked(services: dict[str, Any]) -> 
     assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
 
 
-@pytest.mark.parametrize("service", ["worker", "example"])
+@pytest.mark.parametrize("service", ["worker", "watcher", "example"])
 def test_service_commands_are_real_hookbus_commands(services: dict[str, Any], service: str) -> None:
     config = services[service]
     assert "HOOKBUS_REDIS_URL" in config["environment"]

@@ -9,13 +9,14 @@ from pydantic_settings import BaseSettings
 
 from bus.settings import BusSettings
 from engine.settings import EngineSettings
-from sensors.settings import HealthThresholds, WorkerSettings
+from sensors.settings import HealthThresholds, WatchSettings, WorkerSettings
 
 OPERATIONS = (Path(__file__).resolve().parents[1] / "docs" / "operations.md").read_text()
 
 
 @pytest.mark.parametrize(
-    "settings_class", [BusSettings, EngineSettings, WorkerSettings, HealthThresholds]
+    "settings_class",
+    [BusSettings, EngineSettings, WorkerSettings, HealthThresholds, WatchSettings],
 )
 def test_every_setting_is_in_the_operations_table(settings_class: type[BaseSettings]) -> None:
     missing = [
