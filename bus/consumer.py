@@ -1,12 +1,16 @@
 """Reading events through a Redis consumer group, with explicit acknowledgement.
 
 An entry stays in the group's pending list until ``Consumer.ack``: a worker that dies
-before acking leaves it there for another consumer to reclaim.
+before acking leaves it there, and another consumer takes it over with ``Consumer.reclaim``
+(``XAUTOCLAIM``) once it has been idle long enough. A live worker keeps the entries it is
+still working on fresh with ``Consumer.refresh`` (``XCLAIM ... JUSTID``), so a long hook
+is never taken away from it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import redis
@@ -58,6 +62,7 @@ class Consumer:
         self.group = group
         self.consumer = consumer
         self._start_id = start_id
+        self._reclaim_cursor: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"<Consumer group={self.group!r} consumer={self.consumer!r} streams={self.streams}>"
@@ -83,18 +88,94 @@ class Consumer:
             block=block_ms,
         )
         return [
-            Delivery(
-                stream=_text(stream),
-                entry_id=_text(entry_id),
-                payload=fields.get(EVENT_FIELD) if fields else None,
-            )
+            delivery
             for stream, entries in reply or []
-            for entry_id, fields in entries
+            for delivery in _deliveries(_text(stream), entries)
         ]
 
     async def ack(self, delivery: Delivery) -> None:
         """Acknowledge one entry: it leaves the pending list for good."""
         await self._client.xack(delivery.stream, self.group, delivery.entry_id)
+
+    async def ack_many(self, entries: Mapping[str, Collection[str]]) -> None:
+        """Acknowledge many entries (``{stream: entry ids}``) in one round trip."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            for stream, ids in entries.items():
+                if ids:
+                    pipe.xack(stream, self.group, *ids)
+            await pipe.execute()
+
+    async def refresh(self, entries: Mapping[str, Collection[str]]) -> int:
+        """Reset the idle time of entries this consumer still works on; return how many.
+
+        ``XCLAIM <min-idle 0> JUSTID`` neither re-reads the entries nor counts a delivery;
+        it only tells the group "still mine", so ``reclaim`` elsewhere leaves them alone.
+        """
+        async with self._client.pipeline(transaction=False) as pipe:
+            for stream, ids in entries.items():
+                if ids:
+                    pipe.xclaim(stream, self.group, self.consumer, 0, list(ids), justid=True)
+            replies: list[list[bytes]] = await pipe.execute()
+        return sum(len(reply) for reply in replies)
+
+    async def reclaim(self, *, min_idle_ms: int, count: int) -> Reclaimed:
+        """Take over entries idle for ``min_idle_ms`` in any consumer (``XAUTOCLAIM``).
+
+        Each stream is scanned from where the previous call stopped, so repeated calls walk
+        the whole pending list. Entries that were deleted from the stream meanwhile (trimmed)
+        come back in ``Reclaimed.gone``: there is nothing left to run, so ack them.
+        """
+        deliveries: list[Delivery] = []
+        gone: dict[str, list[str]] = {}
+        for stream in self.streams:
+            reply = await self._client.xautoclaim(
+                stream,
+                self.group,
+                self.consumer,
+                min_idle_ms,
+                start_id=self._reclaim_cursor.get(stream, "0-0"),
+                count=count,
+            )
+            self._reclaim_cursor[stream] = _text(reply[0])
+            deliveries.extend(_deliveries(stream, reply[1]))
+            gone[stream] = [_text(entry_id) for entry_id in (reply[2] if len(reply) > 2 else [])]
+        return Reclaimed(deliveries=deliveries, gone=gone)
+
+    async def move_to(self, start_id: str) -> None:
+        """Set this group's position on every stream (``XGROUP SETID``), creating it if needed.
+
+        Args:
+            start_id: ``"$"`` (only new entries from now on), ``"0"`` (the whole stream), or
+                a stream id such as ``"<unix ms>-0"`` (entries from that time on).
+        """
+        for stream in self.streams:
+            try:
+                await self._client.xgroup_setid(stream, self.group, start_id)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self._client.xgroup_create(stream, self.group, id=start_id, mkstream=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Reclaimed:
+    """What ``Consumer.reclaim`` took over: entries to run, and ids no longer in the stream."""
+
+    deliveries: list[Delivery]
+    gone: dict[str, list[str]]
+
+
+def _deliveries(
+    stream: str, entries: list[tuple[bytes, dict[bytes, bytes] | None]]
+) -> list[Delivery]:
+    return [
+        Delivery(
+            stream=stream,
+            entry_id=_text(entry_id),
+            payload=fields.get(EVENT_FIELD) if fields else None,
+        )
+        for entry_id, fields in entries
+    ]
 
 
 # XREADGROUP's reply without decode_responses: [(stream, [(entry_id, {field: value})])].

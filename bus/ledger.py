@@ -52,6 +52,16 @@ class Ledger:
         """Whether ``handler`` already succeeded for ``event_id``."""
         return bool(await self._client.exists(self._keys.handled(event_id, handler)))
 
+    async def done(self, event_id: str, handlers: list[str]) -> set[str]:
+        """Which of ``handlers`` already succeeded for ``event_id`` (one round trip)."""
+        if not handlers:
+            return set()
+        async with self._client.pipeline(transaction=False) as pipe:
+            for handler in handlers:
+                pipe.exists(self._keys.handled(event_id, handler))
+            found: list[int] = await pipe.execute()
+        return {handler for handler, exists in zip(handlers, found, strict=True) if exists}
+
     async def record(
         self,
         event_id: str,

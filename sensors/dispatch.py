@@ -1,8 +1,11 @@
 """Running the handlers of one event: skip what already succeeded, isolate the rest.
 
-Each handler runs on its own: one that raises is dead-lettered with its error while the
-others carry on, and a handler that already succeeded for this event (per the ledger) is
-not run again when the event is redelivered.
+Each handler runs on its own: one that raises is retried with exponential backoff and
+jitter (``bus.backoff.Backoff``) up to ``handler_max_attempts``, then dead-lettered with its
+error and attempt count, while the others carry on. A handler that already succeeded for
+this event (per the ledger) is not run again, neither on a retry of its siblings nor when
+the event is redelivered. A handler waiting for its next attempt holds no slot, so it
+never delays the others.
 """
 
 from __future__ import annotations
@@ -10,7 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import Executor
+from datetime import datetime
 
+import redis
+
+from bus.backoff import Backoff
 from bus.deadletter import DeadLetters
 from bus.events import OpEvent, RunEvent, encode_event, utc_now
 from bus.ledger import Ledger
@@ -33,6 +40,9 @@ class Dispatcher:
         concurrency: handlers running at once.
         timeout_s: per-handler time limit, in seconds.
         executor: the bounded thread pool for sync user code.
+        retry: when to try a failed handler again (``None`` once attempts are used up).
+        reconnect: how long to wait between attempts to record a success while Redis is
+            away.
     """
 
     def __init__(
@@ -45,6 +55,8 @@ class Dispatcher:
         concurrency: int,
         timeout_s: float,
         executor: Executor,
+        retry: Backoff,
+        reconnect: Backoff,
     ) -> None:
         self._ledger = ledger
         self._dead_letters = dead_letters
@@ -53,50 +65,81 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._timeout_s = timeout_s
         self._executor = executor
+        self._retry = retry
+        self._reconnect = reconnect
         self.succeeded = 0
+        self.retried = 0
         self.failed = 0
 
     def __repr__(self) -> str:
         return (
             f"<Dispatcher consumer={self._consumer!r} succeeded={self.succeeded} "
-            f"failed={self.failed}>"
+            f"retried={self.retried} failed={self.failed}>"
         )
 
     async def run_handlers(
         self, event: RunEvent | OpEvent, handlers: list[Handler], *, stream: str, entry_id: str
     ) -> None:
-        """Run every handler for ``event``; return when each succeeded or was dead-lettered."""
+        """Run every handler for ``event`` that has not succeeded on it yet; return when each
+        succeeded or was dead-lettered."""
+        done = await self._ledger.done(event.event_id, [handler.name for handler in handlers])
+        for name in done:
+            logger.info("skipped (already done) handler=%s event_id=%s", name, event.event_id)
         await asyncio.gather(
             *(
                 self.run_handler(event, handler, stream=stream, entry_id=entry_id)
                 for handler in handlers
+                if handler.name not in done
             )
         )
 
     async def run_handler(
         self, event: RunEvent | OpEvent, handler: Handler, *, stream: str, entry_id: str
     ) -> None:
-        """Run one handler once (unless it already succeeded for this event)."""
-        if await self._ledger.already_done(event.event_id, handler.name):
-            logger.info(
-                "skipped (already done) handler=%s event_id=%s", handler.name, event.event_id
-            )
-            return
-        async with self._slots:
+        """Run one handler, retrying it with backoff; dead-letter it when attempts run out."""
+        attempt = 1
+        while True:
             try:
-                await self._call(event, handler, attempt=1)
+                async with self._slots:
+                    await self._call(event, handler, attempt=attempt)
+                return
             except (HookExecutionError, CodeLocationError) as exc:
-                self.failed += 1
-                await self._dead_letters.add(
-                    stream=stream,
-                    entry_id=entry_id,
-                    payload=encode_event(event),
-                    reason="handler_failed",
-                    error=str(exc),
-                    handler=handler.name,
-                    event_id=event.event_id,
-                    attempts=1,
+                delay_s = self._retry.delay_s(attempt)
+                if delay_s is None:
+                    await self._give_up(event, handler, exc, attempt, stream, entry_id)
+                    return
+                self.retried += 1
+                logger.warning(
+                    "handler failed handler=%s event_id=%s attempt=%d; retrying in %.2fs: %s",
+                    handler.name,
+                    event.event_id,
+                    attempt,
+                    delay_s,
+                    exc,
                 )
+            await asyncio.sleep(delay_s)
+            attempt += 1
+
+    async def _give_up(
+        self,
+        event: RunEvent | OpEvent,
+        handler: Handler,
+        exc: Exception,
+        attempts: int,
+        stream: str,
+        entry_id: str,
+    ) -> None:
+        self.failed += 1
+        await self._dead_letters.add(
+            stream=stream,
+            entry_id=entry_id,
+            payload=encode_event(event),
+            reason="handler_failed",
+            error=str(exc),
+            handler=handler.name,
+            event_id=event.event_id,
+            attempts=attempts,
+        )
 
     async def _call(self, event: RunEvent | OpEvent, handler: Handler, *, attempt: int) -> None:
         started_at = utc_now()
@@ -120,12 +163,39 @@ class Dispatcher:
             executor=self._executor,
             **handler.kwargs,
         )
-        await self._ledger.record(
-            event.event_id,
-            handler.name,
-            consumer=self._consumer,
-            started_at=started_at,
-            finished_at=utc_now(),
-        )
+        await self._record(event, handler, started_at=started_at, finished_at=utc_now())
         self.succeeded += 1
         logger.info("handler succeeded handler=%s event_id=%s", handler.name, event.event_id)
+
+    async def _record(
+        self,
+        event: RunEvent | OpEvent,
+        handler: Handler,
+        *,
+        started_at: datetime,
+        finished_at: datetime,
+    ) -> None:
+        # The side effect has happened: keep trying to record it while Redis is away, since
+        # an unrecorded success would run again on redelivery.
+        attempt = 1
+        while True:
+            try:
+                await self._ledger.record(
+                    event.event_id,
+                    handler.name,
+                    consumer=self._consumer,
+                    started_at=started_at,
+                    finished_at=finished_at,
+                )
+                return
+            except redis.RedisError as exc:
+                delay_s = self._reconnect.delay_s(attempt) or self._reconnect.max_s
+                logger.warning(
+                    "recording success failed handler=%s event_id=%s (%s); retrying in %.2fs",
+                    handler.name,
+                    event.event_id,
+                    type(exc).__name__,
+                    delay_s,
+                )
+            await asyncio.sleep(delay_s)
+            attempt += 1

@@ -37,6 +37,28 @@ class WorkerSettings(BusSettings):
     idempotency_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     #: How often the worker refreshes its liveness key, in seconds.
     heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    #: Attempts per handler and event (the first run included) before its error goes to
+    #: the dead-letter stream. Handlers that succeeded are never re-run.
+    handler_max_attempts: int = Field(default=3, ge=1)
+    #: Delay after a handler's first failure, doubled on each further one (with jitter),
+    #: in seconds.
+    retry_base_s: float = Field(default=0.5, ge=0)
+    #: The largest delay between two attempts of a handler, in seconds.
+    retry_max_s: float = Field(default=30.0, ge=0)
+    #: An entry pending this long in a consumer that stopped refreshing it (a dead
+    #: worker) is taken over by another (XAUTOCLAIM), in milliseconds. Live workers refresh
+    #: their entries every third of this, so a long hook is never taken away.
+    claim_idle_ms: int = Field(default=15_000, ge=100)
+    #: How often each worker looks for entries to take over, in seconds.
+    reclaim_interval_s: float = Field(default=5.0, gt=0)
+    #: Entries a worker holds at once (being handled or waiting for a handler slot);
+    #: it reads no more until some are acked.
+    max_in_flight: int = Field(default=256, ge=1)
+    #: On SIGTERM, how long to let running handlers finish before handing their entries
+    #: back (left pending for another worker), in seconds.
+    shutdown_grace_s: float = Field(default=25.0, ge=0)
+    #: The longest wait between two reconnection attempts while Redis is away, in seconds.
+    reconnect_max_s: float = Field(default=5.0, gt=0)
 
 
 class HealthThresholds(BusSettings):
