@@ -33,7 +33,7 @@ class Backoff:
         """How long to wait after failed ``attempt`` (from 1), or ``None`` to give up."""
         if self.max_attempts is not None and attempt >= self.max_attempts:
             return None
-        ceiling = min(self.max_s, self.base_s * 2 ** (attempt - 1))
+        ceiling = min(self.max_s, self.base_s * 2.0 ** (attempt - 1))
         return ceiling * (1 - self.jitter) + random.uniform(0, ceiling * self.jitter)
 
     def __repr__(self) -> str:

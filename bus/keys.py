@@ -78,3 +78,16 @@ class Keys:
     def worker_heartbeat(self, consumer: str) -> str:
         """A live worker's heartbeat (``hookbus worker --check``); TTL a few intervals."""
         return f"{self.prefix}:worker:{consumer}"
+
+    def sensor_stopped(self, sensor_name: str) -> str:
+        """Present while a sensor is stopped (``hookbus sensors stop``); no TTL.
+
+        Workers check it before each read of the sensor's group, so a stopped sensor's
+        position stays where it was until ``hookbus sensors start`` or ``replay`` moves it.
+        """
+        return f"{self.prefix}:sensor:{sensor_name}:stopped"
+
+    def lease(self, job: str) -> str:
+        """The lease on one periodic job: holds the worker that runs it. TTL: a few of the
+        job's intervals, renewed on each run, so it lapses when the holder dies."""
+        return f"{self.prefix}:lease:{job}"

@@ -2,20 +2,28 @@
 
 One asyncio loop per worker process. It holds one subscription for hooks (the shared
 ``hooks`` group) and one per sensor (each sensor its own group, so its own position and
-lag). For each entry: decode it, pick the handlers, run them through the dispatcher, ack.
+lag). Each subscription's loop takes over entries that dead workers left pending
+(``XAUTOCLAIM``), or reads new ones, and hands each to its own task: decode, pick the
+handlers, run them through the dispatcher (retries, dead letters), then ack in a batch.
+While a task runs, its entry is refreshed (``XCLAIM JUSTID``) so no one takes it away.
+
+Delivery is at least once; with the ledger (``bus.ledger``), effects are effectively once.
+The one window left: a worker that dies after a hook's side effect and before the ledger
+record runs that hook again when the entry is reclaimed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import redis
 import redis.asyncio as aioredis
 
+from bus.backoff import Backoff
 from bus.connection import connect_async
 from bus.consumer import Consumer, Delivery
 from bus.deadletter import DeadLetters
@@ -29,23 +37,13 @@ from sensors.registry import CodeLocation
 from sensors.resources import ResourceBuilder
 from sensors.run_status import SensorDefinition
 from sensors.settings import WorkerSettings
+from sensors.subscription import Subscription
 
 logger = logging.getLogger(__name__)
 
-#: How long to wait before reading again after Redis failed, in seconds.
-RECONNECT_DELAY_S = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    """A consumer group and how it picks handlers for an event."""
-
-    consumer: Consumer
-    #: The handlers an event triggers here, and the hooks it names that are missing.
-    select: Callable[[RunEvent | OpEvent], tuple[list[Handler], list[MissingHook]]]
-    #: Whether this subscription dead-letters invalid entries. Only the hooks group does,
-    #: so that an invalid entry is recorded once, not once per sensor.
-    reports_poison: bool = False
+#: How long a sensor's stopped/started state is trusted before asking Redis again, in
+#: seconds; also how often a stopped sensor's loop looks again.
+SENSOR_STATE_TTL_S = 1.0
 
 
 class Worker:
@@ -70,6 +68,7 @@ class Worker:
         self.settings = settings
         self._client = client or connect_async(settings)
         self._keys = settings.keys
+        self._reconnect = Backoff(base_s=0.05, max_s=settings.reconnect_max_s)
         self._executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="hookbus-hook")
         self._dead_letters = DeadLetters(self._client, keys=self._keys)
         self.dispatcher = Dispatcher(
@@ -82,11 +81,23 @@ class Worker:
             concurrency=settings.concurrency,
             timeout_s=settings.handler_timeout_s,
             executor=self._executor,
+            retry=Backoff(
+                base_s=settings.retry_base_s,
+                max_s=settings.retry_max_s,
+                max_attempts=settings.handler_max_attempts,
+            ),
+            reconnect=self._reconnect,
         )
         self.subscriptions = [self._hooks_subscription()] + [
             self._sensor_subscription(sensor) for sensor in location.sensors.values()
         ]
         self._stopping = asyncio.Event()
+        self._capacity = asyncio.Semaphore(settings.max_in_flight)
+        self._handling: set[asyncio.Task[None]] = set()
+        self._ack_flushes: dict[str, asyncio.Task[None]] = {}
+        self._sensor_states: dict[str, tuple[float, bool]] = {}
+        self._next_reclaim: dict[str, float] = {}
+        self._needs_group: set[str] = set()
         self.handled = 0
 
     def __repr__(self) -> str:
@@ -94,13 +105,14 @@ class Worker:
             f"<Worker consumer={self.settings.consumer_name!r} "
             f"location={self.location.module_name!r} "
             f"handled={self.handled} succeeded={self.dispatcher.succeeded} "
-            f"failed={self.dispatcher.failed}>"
+            f"retried={self.dispatcher.retried} failed={self.dispatcher.failed} "
+            f"held={sum(sub.held_count for sub in self.subscriptions)}>"
         )
 
     def _hooks_subscription(self) -> Subscription:
         return Subscription(
-            consumer=self._consumer(HOOKS_GROUP),
-            select=lambda event: hook_handlers(event, self.location),
+            self._consumer(HOOKS_GROUP),
+            lambda event: hook_handlers(event, self.location),
             reports_poison=True,
         )
 
@@ -111,7 +123,7 @@ class Worker:
             return [], []
 
         return Subscription(
-            consumer=self._consumer(self._keys.sensor_group(sensor.name)), select=select
+            self._consumer(self._keys.sensor_group(sensor.name)), select, sensor=sensor.name
         )
 
     def _consumer(self, group: str) -> Consumer:
@@ -123,22 +135,38 @@ class Worker:
         )
 
     async def start(self) -> None:
-        """Create the consumer groups (idempotent)."""
-        for subscription in self.subscriptions:
-            await subscription.consumer.ensure_group()
+        """Create the consumer groups (idempotent), waiting for Redis if it is away."""
+        attempt = 1
+        while True:
+            try:
+                for subscription in self.subscriptions:
+                    await subscription.consumer.ensure_group()
+                break
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                delay_s = self._reconnect.delay_s(attempt) or self._reconnect.max_s
+                logger.warning(
+                    "redis unavailable at start (%s); retrying in %.2fs",
+                    type(exc).__name__,
+                    delay_s,
+                )
+                await asyncio.sleep(delay_s)
+                attempt += 1
         logger.info("worker ready %r", self)
 
     async def run(self) -> None:
-        """Consume until ``stop()`` is called; then return."""
+        """Consume until ``stop()`` is called; then finish or hand back what it holds."""
         await self.start()
-        tasks = [asyncio.create_task(self._consume(sub)) for sub in self.subscriptions]
-        tasks.append(asyncio.create_task(self._heartbeat()))
+        reading = [asyncio.create_task(self._consume(sub)) for sub in self.subscriptions]
+        upkeep = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._keep_fresh())]
         await self._stopping.wait()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancel(reading)
+        await self._drain()
+        await _cancel(upkeep)
         logger.info("worker stopped %r", self)
 
     def stop(self) -> None:
-        """Ask ``run`` to finish what it holds and return."""
+        """Ask ``run`` to stop reading, finish what it holds (within the grace period), ack,
+        and return."""
         self._stopping.set()
 
     async def run_until_idle(self) -> int:
@@ -149,11 +177,16 @@ class Worker:
         while busy:
             busy = False
             for subscription in self.subscriptions:
+                if subscription.sensor and await self._sensor_stopped(subscription.sensor):
+                    continue
                 deliveries = await subscription.consumer.read(
                     count=self.settings.read_count, block_ms=None
                 )
-                await self._process_all(subscription, deliveries)
+                await self._hand_out(subscription, deliveries)
                 busy = busy or bool(deliveries)
+            await asyncio.gather(*self._handling)
+            for subscription in self.subscriptions:
+                await subscription.flush_acks()
         return self.handled - before
 
     async def close(self) -> None:
@@ -162,27 +195,110 @@ class Worker:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _consume(self, subscription: Subscription) -> None:
+        failures = 0
         while not self._stopping.is_set():
             try:
-                deliveries = await subscription.consumer.read(
-                    count=self.settings.read_count, block_ms=self.settings.block_ms
-                )
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                deliveries = await self._next_batch(subscription)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
                 logger.warning(
-                    "redis unavailable group=%s (%s); retrying in %.1fs",
-                    subscription.consumer.group,
-                    type(exc).__name__,
-                    RECONNECT_DELAY_S,
+                    "consumer group %s is gone (Redis restarted empty?); creating it again",
+                    subscription.group,
                 )
-                await asyncio.sleep(RECONNECT_DELAY_S)
+                self._needs_group.add(subscription.group)
                 continue
-            await self._process_all(subscription, deliveries)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                failures += 1
+                delay_s = self._reconnect.delay_s(failures) or self._reconnect.max_s
+                logger.warning(
+                    "redis unavailable group=%s (%s); reconnecting in %.2fs",
+                    subscription.group,
+                    type(exc).__name__,
+                    delay_s,
+                )
+                await self._pause(delay_s)
+                continue
+            failures = 0
+            await self._hand_out(subscription, deliveries)
 
-    async def _process_all(self, subscription: Subscription, deliveries: list[Delivery]) -> None:
-        await asyncio.gather(*(self.process(subscription, delivery) for delivery in deliveries))
+    async def _next_batch(self, subscription: Subscription) -> list[Delivery]:
+        """Entries dead workers left behind (when a sweep is due), else new entries."""
+        if subscription.group in self._needs_group:
+            await subscription.consumer.ensure_group()
+            self._needs_group.discard(subscription.group)
+        if subscription.sensor and await self._sensor_stopped(subscription.sensor):
+            await self._pause(SENSOR_STATE_TTL_S)
+            return []
+        now = time.monotonic()
+        if now >= self._next_reclaim.get(subscription.group, 0.0):
+            self._next_reclaim[subscription.group] = now + self.settings.reclaim_interval_s
+            reclaimed = await self._reclaim(subscription)
+            if reclaimed:
+                return reclaimed
+        return await subscription.consumer.read(
+            count=self.settings.read_count, block_ms=self.settings.block_ms
+        )
+
+    async def _reclaim(self, subscription: Subscription) -> list[Delivery]:
+        found = await subscription.consumer.reclaim(
+            min_idle_ms=self.settings.claim_idle_ms, count=self.settings.read_count
+        )
+        gone = {stream: ids for stream, ids in found.gone.items() if ids}
+        if gone:
+            await subscription.consumer.ack_many(gone)
+            logger.warning(
+                "reclaimed entries no longer in the stream group=%s entries=%d; acked them",
+                subscription.group,
+                sum(map(len, gone.values())),
+            )
+        fresh = [delivery for delivery in found.deliveries if not subscription.holds(delivery)]
+        if fresh:
+            logger.info(
+                "reclaimed group=%s entries=%d left pending by a stopped consumer",
+                subscription.group,
+                len(fresh),
+            )
+        return fresh
+
+    async def _hand_out(self, subscription: Subscription, deliveries: list[Delivery]) -> None:
+        """Start one task per entry, waiting while ``max_in_flight`` entries are held."""
+        for delivery in deliveries:
+            subscription.hold(delivery)
+        for delivery in deliveries:
+            await self._capacity.acquire()
+            task = asyncio.create_task(self._handle(subscription, delivery))
+            self._handling.add(task)
+            task.add_done_callback(self._handled)
+
+    def _handled(self, task: asyncio.Task[None]) -> None:
+        self._handling.discard(task)
+        self._capacity.release()
+
+    async def _handle(self, subscription: Subscription, delivery: Delivery) -> None:
+        try:
+            await self.process(subscription, delivery)
+        except redis.RedisError as exc:
+            subscription.release(delivery)
+            logger.warning(
+                "redis failed while handling entry=%s group=%s (%s); left pending for a reclaim",
+                delivery.entry_id,
+                subscription.group,
+                type(exc).__name__,
+            )
+            return
+        except asyncio.CancelledError:
+            subscription.release(delivery)
+            logger.warning(
+                "handing back entry=%s group=%s: the shutdown grace period is over",
+                delivery.entry_id,
+                subscription.group,
+            )
+            raise
+        self._flush_acks_soon(subscription)
 
     async def process(self, subscription: Subscription, delivery: Delivery) -> None:
-        """Decode one entry, run its handlers, and ack it; dead-letter what is invalid."""
+        """Decode one entry and run its handlers; dead-letter what is invalid; queue the ack."""
         try:
             event = _decode(delivery)
         except EventValidationError as exc:
@@ -196,7 +312,7 @@ class Worker:
                 )
         else:
             await self._run(subscription, delivery, event)
-        await subscription.consumer.ack(delivery)
+        subscription.finish(delivery)
         self.handled += 1
 
     async def _run(
@@ -217,6 +333,68 @@ class Worker:
             event, handlers, stream=delivery.stream, entry_id=delivery.entry_id
         )
 
+    def _flush_acks_soon(self, subscription: Subscription) -> None:
+        # Entries that finish in the same turn of the loop are acked in one round trip.
+        running = self._ack_flushes.get(subscription.group)
+        if running is None or running.done():
+            self._ack_flushes[subscription.group] = asyncio.create_task(
+                self._flush_acks(subscription)
+            )
+
+    async def _flush_acks(self, subscription: Subscription) -> None:
+        await asyncio.sleep(0)
+        while subscription.has_finished() and await subscription.flush_acks():
+            pass
+
+    async def _drain(self) -> None:
+        """Let running handlers finish within the grace period; hand back the rest; ack."""
+        if self._handling:
+            logger.info(
+                "finishing %d entries before stopping (grace %.1fs)",
+                len(self._handling),
+                self.settings.shutdown_grace_s,
+            )
+            _, late = await asyncio.wait(self._handling, timeout=self.settings.shutdown_grace_s)
+            await _cancel(late)
+        await asyncio.gather(*self._ack_flushes.values(), return_exceptions=True)
+        for subscription in self.subscriptions:
+            await subscription.flush_acks()
+
+    async def _keep_fresh(self) -> None:
+        """Refresh held entries so no one reclaims them; retry acks that failed."""
+        interval_s = self.settings.claim_idle_ms / 3000
+        while not self._stopping.is_set():
+            await self._pause(interval_s)
+            for subscription in self.subscriptions:
+                try:
+                    await subscription.refresh()
+                    await subscription.flush_acks()
+                except redis.RedisError as exc:
+                    logger.warning(
+                        "refresh failed group=%s (%s); trying again in %.1fs",
+                        subscription.group,
+                        type(exc).__name__,
+                        interval_s,
+                    )
+
+    async def _sensor_stopped(self, sensor: str) -> bool:
+        now = time.monotonic()
+        cached = self._sensor_states.get(sensor)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        stopped = bool(await self._client.exists(self._keys.sensor_stopped(sensor)))
+        if cached is not None and cached[1] != stopped:
+            logger.info("sensor %s %s", sensor, "stopped" if stopped else "started")
+        self._sensor_states[sensor] = (now + SENSOR_STATE_TTL_S, stopped)
+        return stopped
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, waking early when the worker is asked to stop."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
     async def _heartbeat(self) -> None:
         key = self._keys.worker_heartbeat(self.settings.consumer_name)
         ttl_s = max(1, int(self.settings.heartbeat_interval_s * 3))
@@ -225,12 +403,13 @@ class Worker:
                 await self._client.set(key, self.location.module_name, ex=ttl_s)
             except redis.RedisError as exc:
                 logger.warning("worker heartbeat failed (%s); retrying", type(exc).__name__)
-            try:
-                await asyncio.wait_for(
-                    self._stopping.wait(), timeout=self.settings.heartbeat_interval_s
-                )
-            except TimeoutError:
-                pass
+            await self._pause(self.settings.heartbeat_interval_s)
+
+
+async def _cancel(tasks: set[asyncio.Task[None]] | list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _decode(delivery: Delivery) -> RunEvent | OpEvent:

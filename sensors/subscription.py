@@ -1,0 +1,116 @@
+"""One consumer group as the worker sees it: what it selects, holds, and has yet to ack.
+
+The worker keeps, per group, the entries it holds (read or reclaimed, not yet acked) so
+that it can refresh them (``Consumer.refresh``) while their handlers run, and the entries
+it has finished, so that their acks go out together (``Consumer.ack_many``) instead of one
+round trip each.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import redis
+
+from bus.consumer import Consumer, Delivery
+from bus.events import OpEvent, RunEvent
+from sensors.handlers import Handler, MissingHook
+
+logger = logging.getLogger(__name__)
+
+Selector = Callable[[RunEvent | OpEvent], tuple[list[Handler], list[MissingHook]]]
+
+
+class Subscription:
+    """A consumer group and how it picks handlers for an event.
+
+    Args:
+        consumer: this worker's consumer in the group.
+        select: the handlers an event triggers here, and the hooks it names that are
+            missing.
+        reports_poison: whether invalid entries are dead-lettered here. Only the hooks
+            group does, so that an invalid entry is recorded once, not once per sensor.
+        sensor: the sensor's name, for a sensor's group (it can be stopped and started).
+    """
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        select: Selector,
+        *,
+        reports_poison: bool = False,
+        sensor: str | None = None,
+    ) -> None:
+        self.consumer = consumer
+        self.select = select
+        self.reports_poison = reports_poison
+        self.sensor = sensor
+        #: Entries held (read, not yet acked): refreshed so no one else takes them.
+        self.held: dict[str, set[str]] = {stream: set() for stream in consumer.streams}
+        #: Entries finished and waiting to be acked in the next batch.
+        self.finished: dict[str, list[str]] = {stream: [] for stream in consumer.streams}
+
+    def __repr__(self) -> str:
+        return (
+            f"<Subscription group={self.consumer.group!r} held={self.held_count} "
+            f"to_ack={sum(map(len, self.finished.values()))}>"
+        )
+
+    @property
+    def group(self) -> str:
+        return self.consumer.group
+
+    @property
+    def held_count(self) -> int:
+        return sum(map(len, self.held.values()))
+
+    def holds(self, delivery: Delivery) -> bool:
+        return delivery.entry_id in self.held.get(delivery.stream, ())
+
+    def hold(self, delivery: Delivery) -> None:
+        self.held.setdefault(delivery.stream, set()).add(delivery.entry_id)
+
+    def release(self, delivery: Delivery) -> None:
+        """Stop holding an entry without acking it: it stays pending, for a reclaim."""
+        self.held.get(delivery.stream, set()).discard(delivery.entry_id)
+
+    def finish(self, delivery: Delivery) -> None:
+        """Queue an entry for the next ``flush_acks``."""
+        self.finished.setdefault(delivery.stream, []).append(delivery.entry_id)
+
+    async def refresh(self) -> None:
+        """Tell the group the held entries are still being worked on."""
+        held = {stream: list(ids) for stream, ids in self.held.items() if ids}
+        if held:
+            await self.consumer.refresh(held)
+
+    def has_finished(self) -> bool:
+        """Whether some finished entries wait for their ack."""
+        return any(self.finished.values())
+
+    async def flush_acks(self) -> bool:
+        """Ack every finished entry in one round trip; keep them for later if Redis fails.
+
+        Returns:
+            False if Redis failed (the entries stay queued), else True.
+        """
+        batch = {stream: ids for stream, ids in self.finished.items() if ids}
+        if not batch:
+            return True
+        self.finished = {stream: [] for stream in self.finished}
+        try:
+            await self.consumer.ack_many(batch)
+        except redis.RedisError as exc:
+            for stream, ids in batch.items():
+                self.finished.setdefault(stream, []).extend(ids)
+            logger.warning(
+                "ack failed group=%s entries=%d (%s); will ack again on the next flush",
+                self.group,
+                sum(map(len, batch.values())),
+                type(exc).__name__,
+            )
+            return False
+        for stream, ids in batch.items():
+            self.held.setdefault(stream, set()).difference_update(ids)
+        return True
