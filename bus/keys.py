@@ -86,8 +86,3 @@ class Keys:
         position stays where it was until ``hookbus sensors start`` or ``replay`` moves it.
         """
         return f"{self.prefix}:sensor:{sensor_name}:stopped"
-
-    def lease(self, job: str) -> str:
-        """The lease on one periodic job: holds the worker that runs it. TTL: a few of the
-        job's intervals, renewed on each run, so it lapses when the holder dies."""
-        return f"{self.prefix}:lease:{job}"
