@@ -8,6 +8,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import JsonValue
 
+from bus.settings import BusSettings
+
 
 @dataclass(frozen=True, slots=True)
 class ResourceInitContext:
@@ -16,10 +18,13 @@ class ResourceInitContext:
     Attributes:
         config: the resource's config (``.configured(...)`` merged with run config).
         env: the process environment captured once at startup, for ``EnvVar`` values.
+        settings: the process's settings (a worker's ``WorkerSettings``), loaded once at
+            startup; ``None`` when built outside a hookbus process (tests).
     """
 
     config: Mapping[str, JsonValue] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
+    settings: BusSettings | None = None
 
 
 @runtime_checkable

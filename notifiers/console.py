@@ -6,6 +6,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from notifiers.format import SlackMessage
+
 
 class ConsoleNotifier:
     """Prints each message as a framed block on a stream (default: stdout).
@@ -23,14 +25,29 @@ class ConsoleNotifier:
     def __repr__(self) -> str:
         return f"<ConsoleNotifier label={self.label!r} posted={self.posted}>"
 
-    def post(self, text: str, *, blocks: Sequence[dict[str, Any]] | None = None) -> str | None:
-        """Print ``text``; blocks are ignored (the text is their plain-text fallback)."""
+    def post(
+        self,
+        text: str,
+        *,
+        blocks: Sequence[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+    ) -> str | None:
+        """Print ``text``; blocks are ignored (the text is their plain-text fallback).
+
+        A reply in a thread is indented under a ``↳`` so the console shows the threads.
+        """
         stream = self._stream or sys.stdout
         rule = "─" * 60
-        stream.write(f"┌─ alert → {self.label} {rule[: max(0, 48 - len(self.label))]}\n")
+        indent = "    ↳ " if thread_ts else ""
+        title = f"{indent}┌─ alert → {self.label} "
+        stream.write(f"{title}{rule[: max(0, 60 - len(title))]}\n")
         for line in text.splitlines() or [""]:
-            stream.write(f"│ {line}\n")
-        stream.write(f"└{rule}\n")
+            stream.write(f"{' ' * len(indent)}│ {line}\n")
+        stream.write(f"{' ' * len(indent)}└{rule}\n")
         stream.flush()
         self.posted += 1
-        return None
+        return f"console-{self.posted}"
+
+    def send(self, message: SlackMessage, *, thread_ts: str | None = None) -> str | None:
+        """Print a formatted ``SlackMessage``'s text."""
+        return self.post(message.text, blocks=message.blocks, thread_ts=thread_ts)

@@ -1,10 +1,22 @@
-"""Posting to Slack through slack-sdk's ``WebClient``, with its own retry handlers."""
+"""Posting to Slack through slack-sdk, both ways users connect, with its own retry handlers.
+
+- ``SlackNotifier``: a bot token and ``chat.postMessage`` / ``chat.update`` through
+  ``WebClient``; messages can be threaded (``thread_ts``) and updated.
+- ``SlackWebhookNotifier``: an incoming-webhook URL through ``WebhookClient``; one channel,
+  fixed by the webhook, and no threads (Slack returns no ``ts`` for webhook posts).
+
+Both retry HTTP 429 (sleeping for its ``Retry-After``), 5xx and dropped connections with
+slack-sdk's retry handlers, then raise ``TransientNotifierError``. Errors no retry can fix
+(``invalid_auth``, ``channel_not_found``, ``not_in_channel`` …) raise
+``PermanentNotifierError`` at once, without retrying.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -13,54 +25,90 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.handler import RetryHandler
+from slack_sdk.webhook import WebhookClient
 
 from notifiers.errors import PermanentNotifierError, TransientNotifierError
+from notifiers.format import SlackMessage
+from notifiers.settings import DEFAULT_SLACK_BASE_URL
 
 logger = logging.getLogger(__name__)
 
-#: The public Slack Web API; a setting can point at GovSlack, a proxy or a test stand-in.
-DEFAULT_SLACK_BASE_URL: Final = "https://slack.com/api/"
-#: Slack error codes that no retry can fix: fail fast, dead-letter with the reason.
-PERMANENT_SLACK_ERRORS: Final = frozenset(
-    {
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "token_expired",
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "missing_scope",
-        "invalid_blocks",
-        "msg_too_long",
-    }
-)
+#: Slack error codes that no retry can fix, and what to do about each.
+PERMANENT_SLACK_ERRORS: Final = {
+    "invalid_auth": "Check the bot token (SLACK_BOT_TOKEN) in the worker's environment",
+    "not_authed": "Set the bot token (SLACK_BOT_TOKEN) in the worker's environment",
+    "account_inactive": "The token's user or app was deactivated; issue a new token",
+    "token_revoked": "The token was revoked; issue a new token",
+    "token_expired": "The token expired; refresh it",
+    "channel_not_found": "Check the channel name or id, and that the bot can see it",
+    "not_in_channel": "Invite the bot to the channel (/invite @your-bot)",
+    "is_archived": "The channel is archived; choose another channel",
+    "missing_scope": "Add the chat:write scope to the Slack app and reinstall it",
+    "invalid_blocks": "The message's blocks were refused; report this as a hookbus bug",
+    "msg_too_long": "The message was too long; report this as a hookbus bug",
+    "cant_update_message": "The bot may only update its own messages",
+    "message_not_found": "The message to update was deleted",
+    # Incoming webhooks answer with these (HTTP 403/404/410).
+    "invalid_token": "Check the incoming-webhook URL",
+    "no_service": "The incoming webhook was removed; create a new one",
+    "no_team": "The incoming webhook's workspace is gone; create a new one",
+    "action_prohibited": "An admin restricted posting to this channel",
+    "channel_is_archived": "The channel is archived; choose another channel",
+}
+
+
+def retry_handlers(max_retries: int) -> list[RetryHandler]:
+    """slack-sdk's handlers: 429 after ``Retry-After``; 5xx and dropped connections with backoff."""
+    return [
+        RateLimitErrorRetryHandler(max_retry_count=max_retries),
+        ServerErrorRetryHandler(max_retry_count=max_retries),
+        ConnectionErrorRetryHandler(max_retry_count=max_retries),
+    ]
 
 
 def build_web_client(
-    token: str, *, base_url: str = DEFAULT_SLACK_BASE_URL, max_retries: int = 2
+    token: str,
+    *,
+    base_url: str = DEFAULT_SLACK_BASE_URL,
+    max_retries: int = 3,
+    timeout_s: float = 10.0,
 ) -> WebClient:
     """A ``WebClient`` that retries 429 (honouring ``Retry-After``), 5xx and dropped connections."""
     return WebClient(
         token=token,
         base_url=base_url,
-        timeout=10,
-        retry_handlers=[
-            RateLimitErrorRetryHandler(max_retry_count=max_retries),
-            ServerErrorRetryHandler(max_retry_count=max_retries),
-            ConnectionErrorRetryHandler(max_retry_count=max_retries),
-        ],
+        timeout=int(max(1, timeout_s)),
+        retry_handlers=retry_handlers(max_retries),
     )
 
 
+def _permanent(target: str, code: str) -> PermanentNotifierError:
+    return PermanentNotifierError(
+        f"Slack destination {target!r} refused the message for good: got {code!r}. "
+        f"{PERMANENT_SLACK_ERRORS[code]}.",
+        destination=target,
+    )
+
+
+def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
+    for name, value in (headers or {}).items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) else value
+            try:
+                return float(raw)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
 class SlackNotifier:
-    """Posts messages to one channel with ``chat.postMessage``.
+    """Posts (and updates) messages in Slack with a bot token.
 
     Args:
         client: a slack-sdk ``WebClient`` (see ``build_web_client``); it holds the token,
             so this object never does.
-        channel: the default channel (``#data-alerts`` or an id).
+        channel: the default channel (``#data-alerts`` or an id); each call may override it.
     """
 
     def __init__(self, client: WebClient, *, channel: str) -> None:
@@ -81,28 +129,128 @@ class SlackNotifier:
     ) -> str | None:
         """Post a message; return its ``ts`` (the id replies thread under).
 
+        ``text`` is sent as is: escape user text in it (``escape_mrkdwn``).
+
         Raises:
             PermanentNotifierError: Slack refused for good (bad token, unknown channel …).
             TransientNotifierError: Slack stayed unavailable after the retries.
         """
         target = channel or self.channel
+        response = self._call(
+            target,
+            "chat.postMessage",
+            channel=target,
+            text=text,
+            blocks=list(blocks) if blocks else None,
+            thread_ts=thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        self.posted += 1
+        ts = response.get("ts")
+        logger.info("slack message posted channel=%s ts=%s thread_ts=%s", target, ts, thread_ts)
+        return str(ts) if ts is not None else None
+
+    def send(
+        self, message: SlackMessage, *, channel: str | None = None, thread_ts: str | None = None
+    ) -> str | None:
+        """Post a formatted ``SlackMessage``; return its ``ts``."""
+        return self.post(message.text, blocks=message.blocks, channel=channel, thread_ts=thread_ts)
+
+    def update(self, ts: str, message: SlackMessage, *, channel: str | None = None) -> None:
+        """Replace the message ``ts`` (e.g. the run's first alert, with its final state).
+
+        Raises:
+            PermanentNotifierError: Slack refused for good.
+            TransientNotifierError: Slack stayed unavailable after the retries.
+        """
+        target = channel or self.channel
+        self._call(
+            target, "chat.update", channel=target, ts=ts, text=message.text, blocks=message.blocks
+        )
+        logger.info("slack message updated channel=%s ts=%s", target, ts)
+
+    def _call(self, target: str, method: str, **body: Any) -> Any:
+        kwargs = {key: value for key, value in body.items() if value is not None}
         try:
-            response = self._client.chat_postMessage(
-                channel=target, text=text, blocks=blocks, thread_ts=thread_ts
-            )
+            return self._client.api_call(method, json=kwargs)
         except SlackApiError as exc:
             code = str(exc.response.get("error", "unknown_error"))
             if code in PERMANENT_SLACK_ERRORS:
-                raise PermanentNotifierError(
-                    f"Slack refused the message to {target!r}: {code}. Check the bot token "
-                    "and that the bot is invited to the channel."
-                ) from exc
-            raise TransientNotifierError(f"Slack API error posting to {target!r}: {code}") from exc
+                raise _permanent(target, code) from exc
+            raise TransientNotifierError(
+                f"Slack destination {target!r} failed {method} after retries: got {code!r} "
+                f"(HTTP {exc.response.status_code}). It is retried later.",
+                destination=target,
+                retry_after_s=_retry_after(exc.response.headers),
+            ) from exc
         except (SlackRequestError, OSError) as exc:
             raise TransientNotifierError(
-                f"Slack unreachable posting to {target!r}: {type(exc).__name__}"
+                f"Slack destination {target!r} unreachable for {method}: got "
+                f"{type(exc).__name__}. It is retried later.",
+                destination=target,
             ) from exc
+
+
+class SlackWebhookNotifier:
+    """Posts messages through a Slack incoming webhook (the channel is the webhook's).
+
+    Args:
+        url: the incoming-webhook URL (a secret: only its host is ever shown).
+        max_retries: retries on 429, 5xx and dropped connections.
+        timeout_s: timeout of one HTTP call, in seconds.
+    """
+
+    def __init__(self, url: str, *, max_retries: int = 3, timeout_s: float = 10.0) -> None:
+        self._client = WebhookClient(
+            url, timeout=int(max(1, timeout_s)), retry_handlers=retry_handlers(max_retries)
+        )
+        #: What logs and errors show: the host only, never the secret path.
+        self.destination = f"slack-webhook:{urlsplit(url).netloc}"
+        self.posted = 0
+
+    def __repr__(self) -> str:
+        return f"<SlackWebhookNotifier destination={self.destination!r} posted={self.posted}>"
+
+    def post(self, text: str, *, blocks: Sequence[dict[str, Any]] | None = None) -> str | None:
+        """Post a message. Incoming webhooks return no ``ts``, so this returns ``None``.
+
+        Raises:
+            PermanentNotifierError: the webhook is gone or refused (a 4xx other than 429).
+            TransientNotifierError: Slack stayed unavailable after the retries.
+        """
+        try:
+            response = self._client.send(
+                text=text, blocks=list(blocks) if blocks else None, unfurl_links=False
+            )
+        except (SlackRequestError, OSError) as exc:
+            raise TransientNotifierError(
+                f"Slack destination {self.destination!r} unreachable: got "
+                f"{type(exc).__name__}. It is retried later.",
+                destination=self.destination,
+            ) from exc
+        status = response.status_code
+        if status >= 400:
+            code = str(response.body or "").strip() or f"http_{status}"
+            if status != 429 and status < 500:
+                if code not in PERMANENT_SLACK_ERRORS:
+                    code = "invalid_token" if status in (403, 404) else code
+                hint = PERMANENT_SLACK_ERRORS.get(code, "Check the incoming-webhook URL")
+                raise PermanentNotifierError(
+                    f"Slack destination {self.destination!r} refused the message for good: "
+                    f"got {code!r} (HTTP {status}). {hint}.",
+                    destination=self.destination,
+                )
+            raise TransientNotifierError(
+                f"Slack destination {self.destination!r} failed after retries: got {code!r} "
+                f"(HTTP {status}). It is retried later.",
+                destination=self.destination,
+                retry_after_s=_retry_after(response.headers),
+            )
         self.posted += 1
-        ts = response.get("ts")
-        logger.info("slack message posted channel=%s ts=%s", target, ts)
-        return str(ts) if ts is not None else None
+        logger.info("slack webhook message posted destination=%s", self.destination)
+        return None
+
+    def send(self, message: SlackMessage, *, thread_ts: str | None = None) -> str | None:
+        """Post a formatted ``SlackMessage`` (``thread_ts`` is ignored: webhooks cannot thread)."""
+        return self.post(message.text, blocks=message.blocks)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bus.settings import BusSettings
 from bus.types import ResourceFactory, ResourceInitContext
 from sensors.boundary import call_user_code
 from sensors.errors import CodeLocationError
@@ -25,11 +26,20 @@ class ResourceBuilder:
         location: the loaded code location.
         env: the worker's environment, captured once at startup.
         timeout_s: how long a factory may take, in seconds.
+        settings: the worker's settings, handed to factories (``ResourceInitContext``).
     """
 
-    def __init__(self, location: CodeLocation, *, env: Mapping[str, str], timeout_s: float) -> None:
+    def __init__(
+        self,
+        location: CodeLocation,
+        *,
+        env: Mapping[str, str],
+        timeout_s: float,
+        settings: BusSettings | None = None,
+    ) -> None:
         self._location = location
         self._env = env
+        self._settings = settings
         self._timeout_s = timeout_s
         self._cache: dict[tuple[str | None, str], Any] = {}
 
@@ -69,7 +79,7 @@ class ResourceBuilder:
     ) -> Any:
         if not isinstance(definition, ResourceFactory):
             return definition
-        context = ResourceInitContext(env=self._env)
+        context = ResourceInitContext(env=self._env, settings=self._settings)
         return await call_user_code(
             definition.create_resource,
             context,

@@ -7,15 +7,15 @@ import socket
 
 from pydantic import Field
 
-from bus.settings import BusSettings
+from notifiers.settings import NotifierSettings
 
 
 def _default_consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-class WorkerSettings(BusSettings):
-    """``HOOKBUS_*`` settings for workers.
+class WorkerSettings(NotifierSettings):
+    """``HOOKBUS_*`` settings for workers (and, inherited, those of their notifiers).
 
     Example:
         ``HOOKBUS_CONCURRENCY=32 hookbus worker my_pipelines.definitions``

@@ -75,7 +75,7 @@ class Worker:
             ledger=Ledger(self._client, keys=self._keys, ttl_s=settings.idempotency_ttl_s),
             dead_letters=self._dead_letters,
             resources=ResourceBuilder(
-                location, env=env or {}, timeout_s=settings.handler_timeout_s
+                location, env=env or {}, timeout_s=settings.handler_timeout_s, settings=settings
             ),
             consumer=settings.consumer_name,
             concurrency=settings.concurrency,
