@@ -43,7 +43,7 @@ def run_watcher(settings: WatchSettings, *, env: Mapping[str, str]) -> None:
 
 
 async def _watch(settings: WatchSettings, env: Mapping[str, str]) -> None:
-    primary = SlackResource().create_resource(ResourceInitContext(env=env))
+    primary = SlackResource().create_resource(ResourceInitContext(env=env, settings=settings))
     fallbacks = [] if isinstance(primary, ConsoleNotifier) else [ConsoleNotifier(label="watcher")]
     client, lease_client = connect(settings), connect_async(settings)
     watcher = Watcher(

@@ -7,6 +7,7 @@ import socket
 
 from pydantic import Field
 
+from bus.settings import BusSettings
 from notifiers.settings import NotifierSettings
 
 
@@ -76,7 +77,7 @@ class HealthThresholds(BusSettings):
     min_workers: int = Field(default=1, ge=0)
 
 
-class WatchSettings(HealthThresholds):
+class WatchSettings(HealthThresholds, NotifierSettings):
     """The watcher of the alerting path itself (``hookbus watch``).
 
     Example:
