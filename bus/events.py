@@ -128,6 +128,32 @@ class OpInfo(BaseModel):
     outputs: dict[str, JsonValue] = Field(default_factory=dict)
 
 
+class CrashInfo(BaseModel):
+    """How a crashed run's process ended, on crash events.
+
+    Attributes:
+        reason: ``"signal"`` (killed: SIGKILL, OOM killer, segfault), ``"exit"`` (exited
+            without a terminal event), ``"exception"`` (``SystemExit``,
+            ``KeyboardInterrupt``, SIGTERM inside the run) or ``"heartbeat_lost"`` (its
+            machine or container is gone; seen by a worker).
+        signal: the signal's name, e.g. ``"SIGKILL"``.
+        exit_code: the process's exit status (negative: killed by that signal number).
+        pid: the job process's pid.
+        host: the machine it ran on.
+        detected_by: who published the crash: ``"supervisor"``, ``"engine"`` or
+            ``"worker:<consumer>"``.
+    """
+
+    model_config = _WIRE
+
+    reason: Literal["signal", "exit", "exception", "heartbeat_lost"]
+    signal: str | None = None
+    exit_code: int | None = None
+    pid: int | None = None
+    host: str | None = None
+    detected_by: str = "engine"
+
+
 class _EventBase(BaseModel):
     model_config = _WIRE
 
@@ -140,6 +166,8 @@ class _EventBase(BaseModel):
     hooks: tuple[HookRef, ...] = ()
     error: ErrorInfo | None = None
     message: str = ""
+    #: On crashed events: how the process ended and who saw it.
+    crash: CrashInfo | None = None
 
     @property
     def run_id(self) -> str:

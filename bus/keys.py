@@ -61,9 +61,42 @@ class Keys:
         """
         return f"{self.prefix}:handled:{event_id}:{handler}"
 
-    def run_heartbeat(self, run_id: str) -> str:
-        """A running job's heartbeat; TTL = the heartbeat timeout, refreshed by the engine."""
-        return f"{self.prefix}:run:{run_id}:heartbeat"
+    def run_record(self, run_id: str) -> str:
+        """The crash contract's per-run record (a hash, ``bus.runs.RunRecord``).
+
+        Written by the engine in the same MULTI/EXEC as each event's XADD while the run is
+        not terminal: the run, its last ``seq``, its state, the ops running now and the
+        job's hook refs, so that whoever publishes a crash can continue the run's event
+        sequence. Deleted with the terminal event. TTL: none while alive (a lost run's
+        record is what the crash detector reads); ``RUN_RECORD_GRACE_S`` once claimed.
+        Shares the run's shard tag, so events, record and liveness are one slot.
+        """
+        return f"{self._tag(self.shard_of(run_id))}:run:{run_id}"
+
+    def runs_alive(self, shard: int) -> str:
+        """ZSET of non-terminal runs of one shard: member run_id, score = deadline (epoch s).
+
+        The engine adds a run with its first event, pushes the deadline to now +
+        ``heartbeat_timeout_s`` every ``heartbeat_interval_s``, and removes it with the
+        terminal event. Whoever publishes a crash first CLAIMS the run with ``ZREM`` (only
+        the caller that gets 1 publishes), so a crash is published exactly once. No TTL.
+        """
+        return f"{self._tag(shard)}:alive"
+
+    def runs_alive_for_run(self, run_id: str) -> str:
+        """The liveness ZSET a run belongs to (its shard's)."""
+        return self.runs_alive(self.shard_of(run_id))
+
+    def all_runs_alive(self) -> list[str]:
+        """Every shard's liveness ZSET, in shard order."""
+        return [self.runs_alive(shard) for shard in range(self.shards)]
+
+    def run_cancel(self, run_id: str) -> str:
+        """Set (to the reason) when someone asks a run to stop; the engine polls it.
+
+        TTL: ``CANCEL_REQUEST_TTL_S`` (a request for a run that never looks is forgotten).
+        """
+        return f"{self._tag(self.shard_of(run_id))}:cancel:{run_id}"
 
     def lease(self, name: str) -> str:
         """The lease of periodic job ``name`` (see ``bus.lease``); TTL = the lease's TTL."""

@@ -1,25 +1,43 @@
 """Publishing events to Redis Streams without ever blocking or failing the pipeline.
 
 ``Publisher.publish`` is the engine's only way onto the bus. It XADDs the event to its
-run's shard; if Redis does not answer, the event is kept in order in a backlog and
-delivered before the next event, so a Redis outage delays alerts but never loses or
-reorders them, and never raises into user code.
+run's shard and, in the same MULTI/EXEC (one round trip), writes the run's crash-contract
+record and liveness entry (``bus.runs``). If Redis does not answer, the event is kept in
+order in memory and in the run's spool file (``bus.spool``; failure and terminal events
+fsynced) and delivered before the next event, or by the heartbeat thread, once Redis
+answers again; while Redis is away, attempts back off so a dead Redis costs the pipeline
+almost nothing. ``publish`` never raises into user code.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections import deque
+from typing import Final
 
 import redis
 
 from bus.events import OpEvent, RunEvent, encode_event
 from bus.keys import HOOKS_GROUP, Keys
+from bus.runs import EVENT_FIELD, RunRecord, queue_record
+from bus.spool import SpoolFile
+from bus.states import OpState, RunState
 
 logger = logging.getLogger(__name__)
 
-#: The stream field that holds the JSON event.
-EVENT_FIELD = b"event"
+__all__ = ["EVENT_FIELD", "Publisher"]
+
+#: After Redis failed, wait this long before the next attempt, doubling up to the maximum.
+RETRY_FIRST_DELAY_S: Final = 0.5
+RETRY_MAX_DELAY_S: Final = 15.0
+#: Events per MULTI/EXEC when delivering a backlog.
+FLUSH_BATCH: Final = 500
+#: Events written to the spool with fsync: losing one of these would lose an alert.
+_DURABLE_STATES: Final = frozenset(
+    {OpState.FAILED, OpState.CRASHED, *(state for state in RunState if state.is_terminal)}
+)
 
 
 class Publisher:
@@ -30,14 +48,30 @@ class Publisher:
         keys: key names (prefix and shard count).
         max_len: approximate cap on each stream's length (``XADD MAXLEN ~``); ``None``
             leaves trimming to the workers' retention job.
+        spool: where events wait on disk while Redis is away (``None``: memory only).
+        heartbeat_timeout_s: how far ahead each write pushes the run's liveness deadline.
     """
 
-    def __init__(self, client: redis.Redis, *, keys: Keys, max_len: int | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        keys: Keys,
+        max_len: int | None = None,
+        spool: SpoolFile | None = None,
+        heartbeat_timeout_s: float = 10.0,
+    ) -> None:
         self._client = client
         self._keys = keys
         self._max_len = max_len
+        self._spool = spool
+        self._timeout_s = heartbeat_timeout_s
         self._groups_ready: set[str] = set()
-        self._backlog: deque[tuple[str, bytes]] = deque()
+        self._backlog: deque[tuple[str, bytes, bool]] = deque()
+        self._record: RunRecord | None = None
+        self._lock = threading.RLock()
+        self._retry_at = 0.0
+        self._retry_delay_s = RETRY_FIRST_DELAY_S
         self.published = 0
 
     def __repr__(self) -> str:
@@ -48,37 +82,97 @@ class Publisher:
         """Events waiting for Redis to answer."""
         return len(self._backlog)
 
-    def publish(self, event: RunEvent | OpEvent) -> bool:
-        """Send ``event`` (after any backlog); return whether everything is now in Redis."""
-        self._backlog.append((self._keys.stream_for_run(event.run_id), encode_event(event)))
-        return self.flush()
+    @property
+    def client(self) -> redis.Redis:
+        """The Redis client (the heartbeat and the cancel poll share it)."""
+        return self._client
 
-    def flush(self) -> bool:
-        """Deliver the backlog in order; return whether it is empty."""
-        while self._backlog:
-            stream, payload = self._backlog[0]
-            try:
-                self._ensure_hooks_group(stream)
-                self._client.xadd(
-                    stream, {EVENT_FIELD: payload}, maxlen=self._max_len, approximate=True
-                )
-            except redis.RedisError as exc:
-                logger.warning(
-                    "publish deferred: Redis unavailable (%s); backlog=%d, will retry on the "
-                    "next event",
-                    type(exc).__name__,
-                    len(self._backlog),
-                )
+    def publish(self, event: RunEvent | OpEvent, *, record: RunRecord | None = None) -> bool:
+        """Send ``event`` (after any backlog) with the run's ``record``; never raises.
+
+        Returns:
+            Whether everything is now in Redis (``False``: kept in the backlog and spool).
+        """
+        durable = event.to_state in _DURABLE_STATES
+        with self._lock:
+            self._backlog.append(
+                (self._keys.stream_for_run(event.run_id), encode_event(event), durable)
+            )
+            self._record = record or self._record
+            if time.monotonic() < self._retry_at:
+                self._spool_backlog()
                 return False
-            self._backlog.popleft()
-            self.published += 1
-        return True
+            return self.flush(force=True)
+
+    def flush(self, *, force: bool = False) -> bool:
+        """Deliver the backlog in order; return whether it is empty.
+
+        Args:
+            force: try now even while backing off after a failure.
+        """
+        with self._lock:
+            if not force and time.monotonic() < self._retry_at:
+                return not self._backlog
+            try:
+                self._deliver()
+            except redis.RedisError as exc:
+                self._defer(exc)
+                return False
+            self._retry_delay_s = RETRY_FIRST_DELAY_S
+            self._retry_at = 0.0
+            return True
+
+    def close(self) -> None:
+        """Try a last delivery; what is left stays in the spool for a later flush."""
+        with self._lock:
+            self.flush(force=True)
+            if self._spool is not None:
+                self._spool.close()
+
+    def _deliver(self) -> None:
+        while self._backlog or self._record is not None:
+            batch = list(self._backlog)[:FLUSH_BATCH]
+            last_batch = len(batch) == len(self._backlog)
+            for stream in {stream for stream, _, _ in batch} - self._groups_ready:
+                self._ensure_hooks_group(stream)
+            pipe = self._client.pipeline(transaction=True)
+            for stream, payload, _ in batch:
+                pipe.xadd(stream, {EVENT_FIELD: payload}, maxlen=self._max_len, approximate=True)
+            record = self._record if last_batch else None
+            if record is not None:
+                queue_record(pipe, self._keys, record, deadline=time.time() + self._timeout_s)
+            pipe.execute()
+            for _ in batch:
+                self._backlog.popleft()
+            self.published += len(batch)
+            if record is not None:
+                self._record = None
+            if self._spool is not None and not self._backlog:
+                self._spool.discard()
+
+    def _defer(self, exc: redis.RedisError) -> None:
+        # Redis may have restarted without its data: create the groups again next time.
+        self._groups_ready.clear()
+        self._spool_backlog()
+        self._retry_at = time.monotonic() + self._retry_delay_s
+        self._retry_delay_s = min(self._retry_delay_s * 2, RETRY_MAX_DELAY_S)
+        logger.warning(
+            "publish deferred: Redis unavailable (%s); backlog=%d spooled=%s, retrying in %.1fs",
+            type(exc).__name__,
+            len(self._backlog),
+            self._spool.path if self._spool is not None else None,
+            self._retry_at - time.monotonic(),
+        )
+
+    def _spool_backlog(self) -> None:
+        if self._spool is None:
+            return
+        for stream, payload, durable in list(self._backlog)[self._spool.lines :]:
+            self._spool.append(stream, payload, fsync=durable)
 
     def _ensure_hooks_group(self, stream: str) -> None:
         # The hooks group is created with the stream, at "$", so that an event published
         # before any worker has started is still delivered to the first one.
-        if stream in self._groups_ready:
-            return
         try:
             self._client.xgroup_create(stream, HOOKS_GROUP, id="$", mkstream=True)
         except redis.ResponseError as exc:

@@ -14,6 +14,8 @@ class RunState(StrEnum):
     RUNNING = "running"
     #: Every op finished and the body returned.
     COMPLETED = "completed"
+    #: An attempt of the body failed and another one is scheduled (``@job(retries=N)``).
+    RETRYING = "retrying"
     #: An op (or the body) raised after its retries were used up.
     FAILED = "failed"
     #: A cancel was requested; the run stops at the next op boundary.

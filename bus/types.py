@@ -26,6 +26,11 @@ class ResourceInitContext:
     env: Mapping[str, str] = field(default_factory=dict)
     settings: BusSettings | None = None
 
+    @property
+    def resource_config(self) -> Mapping[str, JsonValue]:
+        """The config, under Dagster's name (``init_context.resource_config["token"]``)."""
+        return self.config
+
 
 @runtime_checkable
 class ResourceFactory(Protocol):

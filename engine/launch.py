@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import importlib
+import logging
+import sys
+from pathlib import Path
 
+import redis
+
+from bus.connection import connect
+from bus.spool import flush_spool
 from engine.errors import DefinitionError
 from engine.job import JobDefinition
 from engine.result import RunResult
+from engine.run import new_run_id
 from engine.settings import EngineSettings
+from engine.supervise import SupervisedExit, supervise
+
+logger = logging.getLogger(__name__)
 
 
 def find_job(module_name: str, job_name: str) -> JobDefinition:
@@ -32,8 +43,66 @@ def find_job(module_name: str, job_name: str) -> JobDefinition:
     return jobs[job_name]
 
 
-def run_job(module_name: str, job_name: str, *, settings: EngineSettings) -> RunResult:
-    """Run a job of a code location in this process and return its result."""
+def run_job(
+    module_name: str,
+    job_name: str,
+    *,
+    settings: EngineSettings,
+    run_id: str | None = None,
+    config_path: Path | None = None,
+) -> RunResult:
+    """Run a job of a code location in this process and return its result.
+
+    Raises:
+        DefinitionError: no such job.
+        RunConfigError: the run config does not fit the job.
+    """
     return find_job(module_name, job_name).execute_in_process(
-        raise_on_error=False, settings=settings
+        raise_on_error=False,
+        settings=settings,
+        run_id=run_id,
+        run_config=str(config_path) if config_path else None,
     )
+
+
+def run_supervised(
+    module_name: str,
+    job_name: str,
+    *,
+    settings: EngineSettings,
+    config_path: Path | None = None,
+) -> SupervisedExit:
+    """``hookbus run``: flush this machine's spool, run the job in a watched child process.
+
+    The job and the config are checked here first, so a typo fails before any child starts.
+    """
+    find_job(module_name, job_name)
+    _flush_leftovers(settings)
+    run_id = new_run_id()
+    command = [sys.executable, "-m", "sensors", "run", "--in-process", "--run-id", run_id]
+    if config_path is not None:
+        command += ["--config", str(config_path)]
+    return supervise([*command, module_name, job_name], run_id=run_id, settings=settings)
+
+
+def flush_spool_dir(settings: EngineSettings) -> int:
+    """``hookbus spool flush``: publish the spool files of runs that have ended.
+
+    Raises:
+        redis.RedisError: Redis did not answer.
+    """
+    client = connect(settings)
+    try:
+        return flush_spool(client, settings.spool_dir)
+    finally:
+        client.close()
+
+
+def _flush_leftovers(settings: EngineSettings) -> None:
+    client = connect(settings)
+    try:
+        flush_spool(client, settings.spool_dir)
+    except redis.RedisError as exc:
+        logger.warning("spool not flushed (%s); it waits for the next run", type(exc).__name__)
+    finally:
+        client.close()

@@ -22,4 +22,14 @@ class EngineSettings(BusSettings):
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
     #: How long after the last heartbeat a run counts as lost (workers then publish a
     #: crash), in seconds. Must be several intervals, so a slow run is not called dead.
-    heartbeat_timeout_s: float = Field(default=10.0, ge=2.0)
+    heartbeat_timeout_s: float = Field(default=10.0, ge=0.5)
+    #: Config keys whose values never go into events (matched case-insensitively as
+    #: substrings: ``slack_token`` matches ``token``).
+    redact_keys: tuple[str, ...] = (
+        "token",
+        "password",
+        "secret",
+        "api_key",
+        "apikey",
+        "credential",
+    )

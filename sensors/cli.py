@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from functools import partial
 from itertools import chain
+from pathlib import Path
 from typing import NoReturn, TypeVar
 
 import click
@@ -32,7 +33,8 @@ from bus.deadletter_admin import (
 from bus.errors import HookbusError
 from bus.inspection import inspect_bus
 from bus.settings import BusSettings
-from engine.launch import run_job
+from engine.cancel import cancel_run
+from engine.launch import flush_spool_dir, run_job, run_supervised
 from engine.settings import EngineSettings
 from sensors.demo import run_demo
 from sensors.health import worker_alive_on_host
@@ -62,6 +64,12 @@ HELP_WATCH = (
     "Watch the alerting path itself; notify when it stalls or dead-letters, and when it heals."
 )
 HELP_LOG = "Log as text lines (default) or as JSON objects, one per line."
+HELP_CONFIG = "Run config YAML (ops: {<op>: {config: ...}}, resources: {<key>: {config: ...}})."
+HELP_IN_PROCESS = "Run the job in this process, unsupervised (what the supervised child runs)."
+HELP_RUNS = "Act on runs."
+HELP_CANCEL = "Ask run RUN_ID to stop: cancelling now, cancelled at its next op boundary."
+HELP_SPOOL = "The local spool of events that waited for Redis."
+HELP_SPOOL_FLUSH = "Publish the spooled events of runs that have ended (HOOKBUS_SPOOL_DIR)."
 
 T = TypeVar("T")
 
@@ -98,13 +106,65 @@ def worker(debug: bool, module: str, verbose: bool, check: bool, log_format: str
 @main.command(help=HELP_RUN)
 @click.argument("module")
 @click.argument("job_name", metavar="JOB")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help=HELP_CONFIG)
+@click.option("--in-process", is_flag=True, hidden=True, help=HELP_IN_PROCESS)
+@click.option("--run-id", hidden=True, help="The run id (with --in-process).")
 @click.pass_obj
-def run(debug: bool, module: str, job_name: str) -> None:
+def run(
+    debug: bool,
+    module: str,
+    job_name: str,
+    config_path: Path | None,
+    in_process: bool,
+    run_id: str | None,
+) -> None:
     configure_logging()
     settings = _guard(debug, EngineSettings)
-    result = _guard(debug, lambda: run_job(module, job_name, settings=settings))
-    click.echo(f"run {result.run_id} of job {result.job_name}: {result.state}")
-    sys.exit(0 if result.success else 1)
+    if in_process:
+        result = _guard(
+            debug,
+            lambda: run_job(
+                module, job_name, settings=settings, run_id=run_id, config_path=config_path
+            ),
+        )
+        click.echo(f"run {result.run_id} of job {result.job_name}: {result.state}")
+        sys.exit(0 if result.success else 1)
+    ended = _guard(
+        debug, lambda: run_supervised(module, job_name, settings=settings, config_path=config_path)
+    )
+    if ended.crash_published:
+        click.secho(f"run {ended.run_id} crashed: {ended.signal_name or ended.exit_code}", fg="red")
+    sys.exit(ended.exit_code if ended.exit_code >= 0 else 128 - ended.exit_code)
+
+
+@main.group(help=HELP_RUNS)
+def runs() -> None:
+    pass
+
+
+@runs.command("cancel", help=HELP_CANCEL)
+@click.argument("run_id")
+@click.option("--reason", default="cancelled from the command line", help="Why.")
+@click.pass_obj
+def runs_cancel(debug: bool, run_id: str, reason: str) -> None:
+    settings = _guard(debug, BusSettings)
+    alive = _guard(debug, lambda: cancel_run(run_id, settings=settings, reason=reason))
+    click.echo(f"cancel requested for run {run_id}" + ("" if alive else " (not running now)"))
+    sys.exit(0 if alive else 1)
+
+
+@main.group(help=HELP_SPOOL)
+def spool() -> None:
+    pass
+
+
+@spool.command("flush", help=HELP_SPOOL_FLUSH)
+@click.pass_obj
+def spool_flush(debug: bool) -> None:
+    configure_logging()
+    settings = _guard(debug, EngineSettings)
+    count = _guard(debug, lambda: flush_spool_dir(settings))
+    click.echo(f"published {count} spooled event(s) from {settings.spool_dir}")
 
 
 @main.command(help=HELP_DEMO)

@@ -60,6 +60,8 @@ class WorkerSettings(NotifierSettings):
     shutdown_grace_s: float = Field(default=25.0, ge=0)
     #: The longest wait between two reconnection attempts while Redis is away, in seconds.
     reconnect_max_s: float = Field(default=5.0, gt=0)
+    #: How often the worker looks for runs whose heartbeat deadline passed, in seconds.
+    crash_check_interval_s: float = Field(default=2.0, gt=0)
 
 
 class HealthThresholds(BusSettings):

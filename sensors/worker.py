@@ -31,6 +31,7 @@ from bus.errors import EventValidationError
 from bus.events import OpEvent, RunEvent, decode_event
 from bus.keys import HOOKS_GROUP
 from bus.ledger import Ledger
+from sensors.crash_detection import publish_lost_runs
 from sensors.dispatch import Dispatcher
 from sensors.handlers import Handler, MissingHook, hook_handlers, sensor_handler
 from sensors.registry import CodeLocation
@@ -158,6 +159,7 @@ class Worker:
         await self.start()
         reading = [asyncio.create_task(self._consume(sub)) for sub in self.subscriptions]
         upkeep = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._keep_fresh())]
+        upkeep.append(asyncio.create_task(self._detect_lost_runs()))
         await self._stopping.wait()
         await _cancel(reading)
         await self._drain()
@@ -406,11 +408,24 @@ class Worker:
             await self._pause(self.settings.heartbeat_interval_s)
 
 
+    async def _detect_lost_runs(self) -> None:
+        # INTERIM (issue 4): a plain periodic task until the APScheduler job with a Redis
+        # lease (issue 5) calls publish_lost_runs; the claim inside it already makes
+        # several workers running this at once harmless (each crash is published once).
+        interval_s = self.settings.crash_check_interval_s
+        while not self._stopping.is_set():
+            try:
+                await publish_lost_runs(
+                    self._client, self._keys, consumer=self.settings.consumer_name
+                )
+            except redis.RedisError as exc:
+                logger.warning("crash detection failed (%s); retrying", type(exc).__name__)
+            await self._pause(interval_s)
+
 async def _cancel(tasks: set[asyncio.Task[None]] | list[asyncio.Task[None]]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-
 
 def _decode(delivery: Delivery) -> RunEvent | OpEvent:
     if delivery.payload is None:

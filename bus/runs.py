@@ -1,0 +1,201 @@
+"""The crash contract: what a live run keeps in Redis so that its crash can be published.
+
+While a run is not terminal the engine keeps, next to its events and in the same
+MULTI/EXEC as each XADD:
+
+- a **run record** (``Keys.run_record``, a hash holding a ``RunRecord``): the run, its last
+  ``seq``, its state, the ops running now with their hook refs, and the job's hook refs;
+- a **liveness entry** in its shard's ZSET ``Keys.runs_alive``: member run_id, score = the
+  deadline (epoch seconds) by which the engine promises to refresh it. The engine's
+  heartbeat thread pushes it to now + ``heartbeat_timeout_s`` every
+  ``heartbeat_interval_s``; the terminal event removes both.
+
+Whoever publishes a crash first **claims** the run with ``ZREM`` (``claim_script``: only a
+caller that removed the member goes on), then publishes ``crash_events``: op ``crashed`` for
+each op running, then run ``crashed``, continuing the record's ``seq`` and carrying the
+job's ``on_crashed`` hook refs. So a crash is published exactly once whether the
+supervising ``hookbus run`` parent sees its child die (at once, with the signal) or a
+worker sees an expired deadline (``sensors.crash_detection.publish_lost_runs``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict
+
+from bus.events import (
+    CrashInfo,
+    ErrorInfo,
+    HookRef,
+    OpEvent,
+    OpInfo,
+    RunEvent,
+    RunInfo,
+    encode_event,
+    utc_now,
+)
+from bus.keys import Keys
+from bus.states import OpState, RunState
+
+#: The hash field holding the JSON ``RunRecord`` (``seq`` and ``state`` are copied next to
+#: it so that ``redis-cli HGETALL`` answers the usual question at a glance).
+RECORD_FIELD: Final = "record"
+#: How long a claimed run's record is kept after its crash was published, in seconds (for
+#: an operator to look at; nothing reads it any more).
+RUN_RECORD_GRACE_S: Final = 3600
+#: The stream field that holds the JSON event (the consumers read this field).
+EVENT_FIELD: Final = b"event"
+
+_WIRE = ConfigDict(frozen=True, extra="forbid")
+
+
+class RunningOp(BaseModel):
+    """An op invocation that is running (or retrying) now, and the hooks on it."""
+
+    model_config = _WIRE
+
+    op: OpInfo
+    state: OpState = OpState.RUNNING
+    hooks: tuple[HookRef, ...] = ()
+
+
+class RunRecord(BaseModel):
+    """The per-run record of the crash contract (see the module docstring).
+
+    Attributes:
+        run: the run, as its events carry it.
+        seq: the ``seq`` of the run's last event written with this record.
+        state: the run's state after that event.
+        hooks: the job-level hook refs (its ``on_crashed`` hooks among them).
+        running: the ops running now, by step key.
+        pid: the job's process.
+        host: the machine it runs on.
+    """
+
+    model_config = _WIRE
+
+    run: RunInfo
+    seq: int
+    state: RunState
+    hooks: tuple[HookRef, ...] = ()
+    running: dict[str, RunningOp] = {}
+    pid: int | None = None
+    host: str | None = None
+
+    @classmethod
+    def from_hash(cls, fields: Mapping[bytes, bytes]) -> RunRecord | None:
+        """The record stored in a hash, or ``None`` when the hash is empty."""
+        raw = fields.get(RECORD_FIELD.encode())
+        return None if raw is None else cls.model_validate_json(raw)
+
+    def to_hash(self) -> dict[str, str]:
+        """The hash fields to ``HSET``."""
+        return {RECORD_FIELD: self.model_dump_json(), "seq": str(self.seq), "state": self.state}
+
+
+def queue_record(pipe: Any, keys: Keys, record: RunRecord, *, deadline: float) -> None:
+    """Queue, on a (sync or async) pipeline, the writes that keep ``record`` alive.
+
+    A terminal state deletes the record and the liveness entry instead.
+    """
+    run_id = record.run.run_id
+    if record.state.is_terminal:
+        pipe.delete(keys.run_record(run_id))
+        pipe.zrem(keys.runs_alive_for_run(run_id), run_id)
+        return
+    pipe.hset(keys.run_record(run_id), mapping=record.to_hash())
+    pipe.zadd(keys.runs_alive_for_run(run_id), {run_id: deadline})
+
+
+def queue_events(pipe: Any, keys: Keys, events: list[RunEvent | OpEvent]) -> None:
+    """Queue an XADD per event on its run's stream, in order."""
+    for event in events:
+        pipe.xadd(keys.stream_for_run(event.run_id), {EVENT_FIELD: encode_event(event)})
+
+
+def crash_events(record: RunRecord, crash: CrashInfo) -> list[RunEvent | OpEvent]:
+    """The events that end a crashed run: each running op, then the run, in ``seq`` order."""
+    error = ErrorInfo(type="Crashed", message=crash_message(record, crash))
+    occurred_at = utc_now()
+    events: list[RunEvent | OpEvent] = []
+    seq = record.seq
+    for step_key in sorted(record.running):
+        running = record.running[step_key]
+        seq += 1
+        events.append(
+            OpEvent(
+                seq=seq,
+                occurred_at=occurred_at,
+                run=record.run,
+                op=running.op,
+                hooks=running.hooks,
+                error=error,
+                message=error.message,
+                crash=crash,
+                from_state=running.state,
+                to_state=OpState.CRASHED,
+            )
+        )
+    events.append(
+        RunEvent(
+            seq=seq + 1,
+            occurred_at=occurred_at,
+            run=record.run,
+            hooks=record.hooks,
+            error=error,
+            message=error.message,
+            crash=crash,
+            from_state=record.state,
+            to_state=RunState.CRASHED,
+        )
+    )
+    return events
+
+
+def crash_message(record: RunRecord, crash: CrashInfo) -> str:
+    """One line an on-call engineer can act on: which process, how it ended, who saw it."""
+    where = f"process {crash.pid or record.pid} on {crash.host or record.host or '?'}"
+    if crash.reason == "signal":
+        how = f"was killed by {crash.signal} (exit code {crash.exit_code})"
+    elif crash.reason == "exit":
+        how = f"exited with code {crash.exit_code} before the run ended"
+    elif crash.reason == "heartbeat_lost":
+        how = "stopped heartbeating (machine or container lost?)"
+    else:
+        how = f"ended the run abnormally ({crash.signal or 'exception'})"
+    return f"run {record.run.run_id!r} of job {record.run.job_name!r} crashed: {where} {how}"
+
+
+#: ``ZREM`` the run from the liveness ZSET (KEYS[1]); if this call removed it, return
+#: ``{1, record}`` (``record`` empty when there is none) and give the record (KEYS[2]) a
+#: grace TTL; else return 0. One round trip; exactly one caller wins a run.
+CLAIM_SCRIPT: Final = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+local record = redis.call('HGET', KEYS[2], 'record')
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return {1, record or ''}
+"""
+
+
+#: How many of ``claim_args`` are keys (``EVAL``'s numkeys).
+CLAIM_NUMKEYS: Final = 2
+
+
+def claim_args(keys: Keys, run_id: str) -> list[str]:
+    """``KEYS`` then ``ARGV`` of ``CLAIM_SCRIPT`` for ``run_id``."""
+    return [
+        keys.runs_alive_for_run(run_id),
+        keys.run_record(run_id),
+        run_id,
+        str(RUN_RECORD_GRACE_S),
+    ]
+
+
+def parse_claim(reply: Any) -> tuple[bool, RunRecord | None]:
+    """``(claimed, record)`` from ``CLAIM_SCRIPT``'s reply."""
+    if not isinstance(reply, list):
+        return False, None
+    raw = reply[1]
+    return True, (RunRecord.model_validate_json(raw) if raw else None)

@@ -1,0 +1,153 @@
+"""The local spool: events that Redis could not take yet, kept on disk, in order.
+
+One append-only JSON-lines file per run (``<spool_dir>/<run_id>.jsonl``). The running
+engine holds an exclusive ``flock`` on its file, so that another process flushing the
+spool (``hookbus spool flush``, or the next ``hookbus run``) leaves a live run's file alone
+and picks it up only once that process has ended, however it ended. Failure and terminal
+events are fsynced before the engine moves on; the rest are written and flushed to the OS.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Final
+
+import redis
+
+from bus.keys import HOOKS_GROUP
+from bus.runs import EVENT_FIELD
+
+logger = logging.getLogger(__name__)
+
+#: The spool file's suffix.
+SPOOL_SUFFIX: Final = ".jsonl"
+
+
+class SpoolFile:
+    """The spool file of one run, locked by its creator for as long as it is open.
+
+    Args:
+        directory: the spool directory (``EngineSettings.spool_dir``); created if missing.
+        run_id: the run whose events it holds.
+    """
+
+    def __init__(self, directory: Path, run_id: str) -> None:
+        self.path = directory / f"{run_id}{SPOOL_SUFFIX}"
+        self._file: IO[str] | None = None
+        self.lines = 0
+
+    def __repr__(self) -> str:
+        return f"<SpoolFile path={str(self.path)!r} lines={self.lines}>"
+
+    def append(self, stream: str, payload: bytes, *, fsync: bool) -> None:
+        """Append one event for ``stream``; fsync it when ``fsync`` (failure, terminal)."""
+        if self._file is None:
+            self._file = self._open_locked()
+        line = json.dumps({"stream": stream, "event": payload.decode()})
+        self._file.write(line + "\n")
+        self._file.flush()
+        if fsync:
+            os.fsync(self._file.fileno())
+        self.lines += 1
+
+    def _open_locked(self) -> IO[str]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            handle = self.path.open("a", encoding="utf-8")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            # A flusher may have taken the lock between our open and flock, published the
+            # (empty) file and unlinked it: then start a new file rather than write to a
+            # file nobody will ever read.
+            if self.path.exists() and os.stat(self.path).st_ino == os.fstat(handle.fileno()).st_ino:
+                return handle
+            handle.close()
+
+    def discard(self) -> None:
+        """Everything spooled is in Redis now: remove the file (and release the lock)."""
+        if self._file is None:
+            return
+        self.path.unlink(missing_ok=True)
+        self._file.close()
+        self._file = None
+        self.lines = 0
+
+    def close(self) -> None:
+        """Release the lock and keep the file for a later flush."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def read_spool(path: Path) -> list[tuple[str, bytes]]:
+    """The ``(stream, payload)`` entries of one spool file, in order.
+
+    A torn last line (the process died while writing it) is skipped with a warning.
+    """
+    entries: list[tuple[str, bytes]] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            item = json.loads(line)
+            entries.append((str(item["stream"]), str(item["event"]).encode()))
+        except (ValueError, KeyError, TypeError):
+            logger.warning("spool line skipped path=%s line=%d (torn or invalid)", path, number)
+    return entries
+
+
+def unlocked_spool_files(directory: Path) -> Iterator[tuple[Path, IO[str]]]:
+    """Spool files no live process holds, each yielded while we hold its lock."""
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.glob(f"*{SPOOL_SUFFIX}")):
+        handle = path.open("r", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        try:
+            yield path, handle
+        finally:
+            handle.close()
+
+
+def flush_spool(client: redis.Redis, directory: Path) -> int:
+    """Publish the spool files no live process holds, each in order, then delete them.
+
+    Used by ``hookbus spool flush``, by ``hookbus run`` before it starts a run, and by its
+    supervisor after the child ended. An event already delivered before its process died
+    may be delivered again; workers run each (event, hook) once (``bus.ledger``).
+
+    Returns:
+        How many events were published.
+
+    Raises:
+        redis.RedisError: Redis did not answer (the files stay for the next flush).
+    """
+    total = 0
+    for path, _handle in unlocked_spool_files(directory):
+        entries = read_spool(path)
+        for stream in dict.fromkeys(stream for stream, _ in entries):
+            _ensure_hooks_group(client, stream)
+        pipe = client.pipeline(transaction=False)
+        for stream, payload in entries:
+            pipe.xadd(stream, {EVENT_FIELD: payload})
+        pipe.execute()
+        path.unlink()
+        total += len(entries)
+        logger.info("spool flushed path=%s events=%d", path, len(entries))
+    return total
+
+
+def _ensure_hooks_group(client: redis.Redis, stream: str) -> None:
+    # Redis may have lost the stream (restarted without persistence): recreate the group
+    # at "$" so the events we are about to add reach the workers.
+    try:
+        client.xgroup_create(stream, HOOKS_GROUP, id="$", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise

@@ -1,0 +1,161 @@
+"""Run config: op config (pydantic models) and resource config, checked before a run starts.
+
+The shape is Dagster's::
+
+    ops:
+      extract: {config: {limit: 10}}
+    resources:
+      slack: {config: {token: {env: SLACK_TOKEN}}}
+
+An unknown op or resource, or a value that does not fit an op's config model, fails with a
+``RunConfigError`` naming the op and the field, before the first event. The config that
+travels in events is redacted: fields typed ``SecretStr`` and keys matching
+``EngineSettings.redact_keys`` become ``"[redacted]"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import yaml
+from pydantic import BaseModel, ConfigDict, JsonValue, SecretStr, ValidationError
+
+from engine.errors import RunConfigError
+
+if TYPE_CHECKING:
+    from engine.job import JobDefinition
+
+#: What a redacted value reads as in an event.
+REDACTED: Final = "[redacted]"
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    config: dict[str, Any] = {}
+
+
+class RunConfig(BaseModel):
+    """The run config as given (a dict or a YAML file), before it is checked against a job."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ops: dict[str, _Entry] = {}
+    resources: dict[str, _Entry] = {}
+
+    @classmethod
+    def load(cls, source: Mapping[str, Any] | str | Path | RunConfig | None) -> RunConfig:
+        """From a dict, a YAML file path, or nothing.
+
+        Raises:
+            RunConfigError: the file cannot be read or the shape is wrong.
+        """
+        if isinstance(source, RunConfig):
+            return source
+        data: Any = source or {}
+        if isinstance(source, str | Path):
+            try:
+                data = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
+            except (OSError, yaml.YAMLError) as exc:
+                raise RunConfigError(
+                    f"run config file {str(source)!r} cannot be read: {exc}. Pass a YAML file "
+                    "with top-level keys ops: and resources:."
+                ) from exc
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise RunConfigError(
+                f"run config is invalid at {where!r}: {first['msg']}: got {first.get('input')!r}. "
+                "It takes ops: {<op>: {config: {...}}} and resources: {<key>: {config: {...}}}."
+            ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedConfig:
+    """The run config checked against a job.
+
+    Attributes:
+        op_values: each op's config as its function receives it (model or dict), by op name.
+        op_wire: each op's config as events carry it (JSON, redacted), by op name.
+        resource_configs: each resource's config from the run config, by key.
+    """
+
+    op_values: Mapping[str, Any] = field(default_factory=dict)
+    op_wire: Mapping[str, dict[str, JsonValue]] = field(default_factory=dict)
+    resource_configs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def resolve_run_config(
+    job: JobDefinition, run_config: RunConfig, *, redact_keys: Iterable[str]
+) -> ResolvedConfig:
+    """Check ``run_config`` against ``job``.
+
+    Raises:
+        RunConfigError: an unknown op or resource, or an op config that does not fit.
+    """
+    for name in run_config.ops:
+        if name not in job.op_defs:
+            raise RunConfigError(
+                f"run config names op {name!r}, which job {job.name!r} does not call: got "
+                f"{sorted(run_config.ops)}. Use one of {sorted(job.op_defs)}."
+            )
+    for key in run_config.resources:
+        if key not in job.resource_defs:
+            raise RunConfigError(
+                f"run config names resource {key!r}, which job {job.name!r} does not define: "
+                f"got {key!r}. Use one of {sorted(job.resource_defs)}."
+            )
+    values: dict[str, Any] = {}
+    wire: dict[str, dict[str, JsonValue]] = {}
+    for name, op in job.op_defs.items():
+        given = run_config.ops[name].config if name in run_config.ops else None
+        if op.config_schema is None and given is None:
+            continue
+        values[name] = _validate(name, op.config_schema, given or {})
+        wire[name] = redact(_as_json(values[name]), redact_keys)
+    resources = {key: entry.config for key, entry in run_config.resources.items()}
+    return ResolvedConfig(op_values=values, op_wire=wire, resource_configs=resources)
+
+
+def _validate(op_name: str, schema: type[BaseModel] | None, given: dict[str, Any]) -> Any:
+    if schema is None:
+        return given
+    try:
+        return schema.model_validate(given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "<root>"
+        raise RunConfigError(
+            f"config of op {op_name!r} is invalid at field {where!r}: {first['msg']}: got "
+            f"{first.get('input')!r}. Fix ops.{op_name}.config.{where} in the run config."
+        ) from exc
+
+
+def _as_json(value: Any) -> dict[str, JsonValue]:
+    if isinstance(value, BaseModel):
+        dumped = value.model_dump(mode="json")
+        # SecretStr fields are secrets by type, whatever their key is called.
+        for name, info in type(value).model_fields.items():
+            if info.annotation is SecretStr or info.annotation == SecretStr | None:
+                dumped[name] = REDACTED
+        return dumped
+    return {str(key): item for key, item in dict(value).items()}
+
+
+def redact(config: Mapping[str, Any], redact_keys: Iterable[str]) -> dict[str, JsonValue]:
+    """``config`` with the values of secret-looking keys replaced, recursively."""
+    patterns = [key.lower() for key in redact_keys]
+    out: dict[str, JsonValue] = {}
+    for key, value in config.items():
+        if any(pattern in key.lower() for pattern in patterns):
+            out[key] = REDACTED
+        elif isinstance(value, Mapping):
+            out[key] = redact(value, patterns)
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,96 @@
+"""The running job's heartbeat: liveness deadline, cancel requests, spooled events.
+
+A daemon thread that, every ``heartbeat_interval_s``, in one round trip pushes the run's
+liveness deadline (``ZADD XX``: never brings back a run someone already claimed as
+crashed) and reads the run's cancel request; then lets the publisher retry events that
+wait for Redis. It stops with the run. If the whole process dies, the deadline is not
+pushed any more and a worker publishes the crash (``bus.runs``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+
+from bus.keys import Keys
+from bus.publisher import Publisher
+
+logger = logging.getLogger(__name__)
+
+
+class Heartbeat:
+    """Keeps one run alive in Redis and notices cancel requests.
+
+    Args:
+        publisher: the run's publisher (its client, and its backlog to retry).
+        keys: key names.
+        run_id: the run.
+        interval_s: how often to beat, in seconds.
+        timeout_s: how far ahead each beat pushes the deadline, in seconds.
+        on_cancel: called once, from this thread, with the reason, when a cancel is asked.
+    """
+
+    def __init__(
+        self,
+        publisher: Publisher,
+        *,
+        keys: Keys,
+        run_id: str,
+        interval_s: float,
+        timeout_s: float,
+        on_cancel: Callable[[str], None],
+    ) -> None:
+        self._publisher = publisher
+        self._keys = keys
+        self._run_id = run_id
+        self._interval_s = interval_s
+        self._timeout_s = timeout_s
+        self._on_cancel = on_cancel
+        self._stop = threading.Event()
+        self._cancel_seen = False
+        self._thread = threading.Thread(
+            target=self._loop, name=f"hookbus-heartbeat-{run_id[:8]}", daemon=True
+        )
+        self.beats = 0
+
+    def __repr__(self) -> str:
+        return f"<Heartbeat run_id={self._run_id!r} beats={self.beats}>"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop beating (the terminal event removes the liveness entry)."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=self._interval_s + 1)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.beat()
+
+    def beat(self) -> None:
+        """One beat: deadline and cancel check in one round trip, then retry the backlog."""
+        client = self._publisher.client
+        try:
+            pipe = client.pipeline(transaction=False)
+            pipe.zadd(
+                self._keys.runs_alive_for_run(self._run_id),
+                {self._run_id: time.time() + self._timeout_s},
+                xx=True,
+            )
+            pipe.get(self._keys.run_cancel(self._run_id))
+            _, reason = pipe.execute()
+        except redis.RedisError as exc:
+            logger.warning("heartbeat failed run_id=%s (%s)", self._run_id, type(exc).__name__)
+            return
+        self.beats += 1
+        if reason is not None and not self._cancel_seen:
+            self._cancel_seen = True
+            self._on_cancel(reason.decode() if isinstance(reason, bytes) else str(reason))
+        if self._publisher.backlog:
+            self._publisher.flush()
