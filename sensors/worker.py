@@ -407,7 +407,6 @@ class Worker:
                 logger.warning("worker heartbeat failed (%s); retrying", type(exc).__name__)
             await self._pause(self.settings.heartbeat_interval_s)
 
-
     async def _detect_lost_runs(self) -> None:
         # INTERIM (issue 4): a plain periodic task until the APScheduler job with a Redis
         # lease (issue 5) calls publish_lost_runs; the claim inside it already makes
@@ -422,10 +421,12 @@ class Worker:
                 logger.warning("crash detection failed (%s); retrying", type(exc).__name__)
             await self._pause(interval_s)
 
+
 async def _cancel(tasks: set[asyncio.Task[None]] | list[asyncio.Task[None]]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
 
 def _decode(delivery: Delivery) -> RunEvent | OpEvent:
     if delivery.payload is None:
