@@ -111,6 +111,9 @@ class RunInfo(BaseModel):
     parameters: dict[str, JsonValue] = Field(default_factory=dict)
     started_at: datetime | None = None
     attempt: int = 1
+    #: The run config's ``resources:`` section, redacted (``{"env": NAME}`` references
+    #: are kept: the worker resolves them in its own environment).
+    resource_config: dict[str, dict[str, JsonValue]] = Field(default_factory=dict)
 
 
 class OpInfo(BaseModel):

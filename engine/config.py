@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any, Final
 import yaml
 from pydantic import BaseModel, ConfigDict, JsonValue, SecretStr, ValidationError
 
+from bus.envvar import EnvVar
 from engine.errors import RunConfigError
+from engine.outputs import summarise_output
 
 if TYPE_CHECKING:
     from engine.job import JobDefinition
@@ -83,11 +85,13 @@ class ResolvedConfig:
         op_values: each op's config as its function receives it (model or dict), by op name.
         op_wire: each op's config as events carry it (JSON, redacted), by op name.
         resource_configs: each resource's config from the run config, by key.
+        resource_wire: the same as events carry it (redacted, ``{"env": NAME}`` kept).
     """
 
     op_values: Mapping[str, Any] = field(default_factory=dict)
     op_wire: Mapping[str, dict[str, JsonValue]] = field(default_factory=dict)
     resource_configs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    resource_wire: Mapping[str, dict[str, JsonValue]] = field(default_factory=dict)
 
 
 def resolve_run_config(
@@ -119,7 +123,12 @@ def resolve_run_config(
         values[name] = _validate(name, op.config_schema, given or {})
         wire[name] = redact(_as_json(values[name]), redact_keys)
     resources = {key: entry.config for key, entry in run_config.resources.items()}
-    return ResolvedConfig(op_values=values, op_wire=wire, resource_configs=resources)
+    return ResolvedConfig(
+        op_values=values,
+        op_wire=wire,
+        resource_configs=resources,
+        resource_wire={key: redact(config, redact_keys) for key, config in resources.items()},
+    )
 
 
 def _validate(op_name: str, schema: type[BaseModel] | None, given: dict[str, Any]) -> Any:
@@ -148,14 +157,23 @@ def _as_json(value: Any) -> dict[str, JsonValue]:
 
 
 def redact(config: Mapping[str, Any], redact_keys: Iterable[str]) -> dict[str, JsonValue]:
-    """``config`` with the values of secret-looking keys replaced, recursively."""
+    """``config`` as events carry it: secret-looking keys' values replaced, recursively.
+
+    An ``EnvVar("NAME")`` (or the run config's ``{"env": "NAME"}``) becomes, and stays,
+    ``{"env": "NAME"}``: it names a variable, not a secret, and lets the worker resolve it
+    in its own environment.
+    """
     patterns = [key.lower() for key in redact_keys]
     out: dict[str, JsonValue] = {}
     for key, value in config.items():
-        if any(pattern in key.lower() for pattern in patterns):
+        if isinstance(value, EnvVar):
+            out[key] = {"env": value.name}
+        elif isinstance(value, Mapping) and set(value) == {"env"}:
+            out[key] = {"env": str(value["env"])}
+        elif any(pattern in key.lower() for pattern in patterns):
             out[key] = REDACTED
         elif isinstance(value, Mapping):
             out[key] = redact(value, patterns)
         else:
-            out[key] = value
+            out[key] = summarise_output(value)
     return out

@@ -78,6 +78,7 @@ class Run:
             job_name=job.name,
             tags={**job.tags, **(tags or {})},
             parameters=dict(parameters or {}),
+            resource_config=dict(config.resource_wire) if config else {},
         )
         self.config = config or ResolvedConfig()
         self._env: Mapping[str, str] = env or {}

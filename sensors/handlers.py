@@ -41,6 +41,9 @@ class Handler:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     resource_keys: frozenset[str] = frozenset()
     job_name: str | None = None
+    #: The run's resource config (run config ``resources:``, redacted; ``{"env": NAME}``
+    #: references kept), by resource key.
+    resource_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"<Handler {self.name}>"
@@ -85,6 +88,7 @@ def _hook_handler(
             kwargs=ref.hook_kwargs,
             resource_keys=hook_def.required_resource_keys,
             job_name=event.job_name,
+            resource_config=event.run.resource_config,
         )
     definition = _definition_for(event, location)
     return Handler(

@@ -8,6 +8,7 @@ worker's environment, so tokens never travel in events. Built resources are cach
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,7 +42,7 @@ class ResourceBuilder:
         self._env = env
         self._settings = settings
         self._timeout_s = timeout_s
-        self._cache: dict[tuple[str | None, str], Any] = {}
+        self._cache: dict[tuple[str | None, str, str], Any] = {}
 
     def __repr__(self) -> str:
         return f"<ResourceBuilder built={len(self._cache)}>"
@@ -56,7 +57,9 @@ class ResourceBuilder:
         defs = self._definitions_for(handler)
         resources: dict[str, Any] = {}
         for key in sorted(handler.resource_keys):
-            cache_key = (handler.job_name, key)
+            config = handler.resource_config.get(key, {})
+            # One build per distinct run config of a resource (runs of a job usually agree).
+            cache_key = (handler.job_name, key, json.dumps(config, sort_keys=True, default=str))
             if cache_key not in self._cache:
                 if key not in defs:
                     raise CodeLocationError(
@@ -64,7 +67,9 @@ class ResourceBuilder:
                         f"{handler.job_name!r} does not define: got {sorted(defs)}. Add it to "
                         "the job's resource_defs."
                     )
-                self._cache[cache_key] = await self._create(defs[key], handler, event_id, attempt)
+                self._cache[cache_key] = await self._create(
+                    defs[key], handler, event_id, attempt, config
+                )
             resources[key] = self._cache[cache_key]
         return resources
 
@@ -75,11 +80,16 @@ class ResourceBuilder:
         return job.resource_defs if job is not None else {}
 
     async def _create(
-        self, definition: object, handler: Handler, event_id: str, attempt: int
+        self,
+        definition: object,
+        handler: Handler,
+        event_id: str,
+        attempt: int,
+        config: Mapping[str, Any],
     ) -> Any:
         if not isinstance(definition, ResourceFactory):
             return definition
-        context = ResourceInitContext(env=self._env, settings=self._settings)
+        context = ResourceInitContext(config=config, env=self._env, settings=self._settings)
         return await call_user_code(
             definition.create_resource,
             context,
