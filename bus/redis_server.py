@@ -53,11 +53,16 @@ class RedisServer:
     Args:
         port: the port to listen on (default: a free one).
         binary: the redis-server binary (default: ``find_redis_server()``).
+        appendonly: keep an append-only file in its temporary directory, so that a
+            ``stop()`` then ``start()`` brings the data back (a restart, as in production).
     """
 
-    def __init__(self, *, port: int | None = None, binary: str | None = None) -> None:
+    def __init__(
+        self, *, port: int | None = None, binary: str | None = None, appendonly: bool = False
+    ) -> None:
         self.port = port or free_port()
         self.binary = binary or find_redis_server()
+        self.appendonly = appendonly
         self._dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -87,7 +92,7 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.appendonly else "no",
                 "--dir",
                 str(self._dir),
                 "--daemonize",

@@ -7,6 +7,8 @@ import logging
 import os
 import signal
 import socket
+import threading
+import time
 from collections.abc import Mapping
 
 from bus.connection import connect, connect_async
@@ -16,14 +18,29 @@ from notifiers.resource import SlackResource
 from sensors.registry import CodeLocation
 from sensors.settings import WatchSettings, WorkerSettings
 from sensors.watcher import Watcher
-from sensors.worker import Worker
+from sensors.worker import HOOK_THREAD, Worker
 
 logger = logging.getLogger(__name__)
 
 
 def run_worker(location: CodeLocation, settings: WorkerSettings, *, env: Mapping[str, str]) -> None:
-    """Run a worker until SIGTERM or SIGINT, then stop gracefully and return."""
+    """Run a worker until SIGTERM or SIGINT, then stop gracefully and return.
+
+    A sync hook still running after the grace period cannot be interrupted (Python threads
+    cannot be killed) and its entry has been handed back; the process then exits without
+    waiting for that thread, so that a stop never takes longer than the grace period.
+    """
     asyncio.run(_serve(location, settings, env))
+    stuck = _stuck_hook_threads(timeout_s=1.0)
+    if stuck:
+        logger.warning(
+            "worker %s: %d hook thread(s) still running after the grace period; exiting "
+            "without them (their entries were handed back)",
+            settings.consumer_name,
+            len(stuck),
+        )
+        logging.shutdown()
+        os._exit(0)
 
 
 async def _serve(location: CodeLocation, settings: WorkerSettings, env: Mapping[str, str]) -> None:
@@ -63,6 +80,15 @@ async def _watch(settings: WatchSettings, env: Mapping[str, str]) -> None:
     finally:
         client.close()
         await lease_client.aclose()
+
+
+def _stuck_hook_threads(*, timeout_s: float) -> list[threading.Thread]:
+    """Hook threads still busy: idle pool threads exit at once after ``Worker.close``."""
+    deadline = time.monotonic() + timeout_s
+    threads = [thread for thread in threading.enumerate() if thread.name.startswith(HOOK_THREAD)]
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [thread for thread in threads if thread.is_alive()]
 
 
 def _stop(worker: Worker, signum: int) -> None:

@@ -42,6 +42,8 @@ from sensors.subscription import Subscription
 
 logger = logging.getLogger(__name__)
 
+#: The name prefix of the threads that run sync hooks.
+HOOK_THREAD = "hookbus-hook"
 #: How long a sensor's stopped/started state is trusted before asking Redis again, in
 #: seconds; also how often a stopped sensor's loop looks again.
 SENSOR_STATE_TTL_S = 1.0
@@ -70,7 +72,7 @@ class Worker:
         self._client = client or connect_async(settings)
         self._keys = settings.keys
         self._reconnect = Backoff(base_s=0.05, max_s=settings.reconnect_max_s)
-        self._executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="hookbus-hook")
+        self._executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix=HOOK_THREAD)
         self._dead_letters = DeadLetters(self._client, keys=self._keys)
         self.dispatcher = Dispatcher(
             ledger=Ledger(self._client, keys=self._keys, ttl_s=settings.idempotency_ttl_s),
