@@ -55,15 +55,22 @@ class RedisServer:
         binary: the redis-server binary (default: ``find_redis_server()``).
         appendonly: keep an append-only file in its temporary directory, so that a
             ``stop()`` then ``start()`` brings the data back (a restart, as in production).
+        directory: where its files go (default: a new temporary directory); removed by
+            ``close()`` either way.
     """
 
     def __init__(
-        self, *, port: int | None = None, binary: str | None = None, appendonly: bool = False
+        self,
+        *,
+        port: int | None = None,
+        binary: str | None = None,
+        appendonly: bool = False,
+        directory: Path | None = None,
     ) -> None:
         self.port = port or free_port()
         self.binary = binary or find_redis_server()
         self.appendonly = appendonly
-        self._dir: Path | None = None
+        self._dir: Path | None = directory
         self._process: subprocess.Popen[bytes] | None = None
 
     def __repr__(self) -> str:
@@ -82,6 +89,7 @@ class RedisServer:
     def start(self, *, timeout_s: float = 10.0) -> RedisServer:
         """Start the server and wait until it answers PING."""
         self._dir = self._dir or Path(tempfile.mkdtemp(prefix="hookbus-redis-"))
+        self._dir.mkdir(parents=True, exist_ok=True)
         self._process = subprocess.Popen(
             [
                 self.binary,

@@ -221,7 +221,8 @@ def test_sigterm_hands_back_what_outlasts_the_grace_period(
 
 
 def test_workers_resume_after_redis_restarts(tmp_path: Path, redis_client: redis.Redis) -> None:
-    with RedisServer(appendonly=True) as server:
+    # Its own directory: the demo tests look for leftover temporary Redis directories.
+    with RedisServer(appendonly=True, directory=tmp_path / "redis") as server:
         client = redis.Redis.from_url(server.url)
         settings = EngineSettings(
             redis_url=server.url, key_prefix=TEST_PREFIX, spool_dir=tmp_path / "spool"
