@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from notifiers.format import SlackMessage
+from notifiers.metrics import counted
 
 
 class ConsoleNotifier:
@@ -25,6 +26,7 @@ class ConsoleNotifier:
     def __repr__(self) -> str:
         return f"<ConsoleNotifier label={self.label!r} posted={self.posted}>"
 
+    @counted("console")
     def post(
         self,
         text: str,

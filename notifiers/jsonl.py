@@ -18,6 +18,7 @@ from typing import Any
 
 from notifiers.errors import TransientNotifierError
 from notifiers.format import SlackMessage
+from notifiers.metrics import counted
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class JsonLinesNotifier:
     def __repr__(self) -> str:
         return f"<JsonLinesNotifier path={str(self.path)!r} posted={self.posted}>"
 
+    @counted("jsonl")
     def post(
         self,
         text: str,

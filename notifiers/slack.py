@@ -30,6 +30,7 @@ from slack_sdk.webhook import WebhookClient
 
 from notifiers.errors import PermanentNotifierError, TransientNotifierError
 from notifiers.format import SlackMessage
+from notifiers.metrics import counted
 from notifiers.settings import DEFAULT_SLACK_BASE_URL
 
 logger = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ class SlackNotifier:
     def __repr__(self) -> str:
         return f"<SlackNotifier channel={self.channel!r} posted={self.posted}>"
 
+    @counted("slack")
     def post(
         self,
         text: str,
@@ -212,6 +214,7 @@ class SlackWebhookNotifier:
     def __repr__(self) -> str:
         return f"<SlackWebhookNotifier destination={self.destination!r} posted={self.posted}>"
 
+    @counted("slack_webhook")
     def post(self, text: str, *, blocks: Sequence[dict[str, Any]] | None = None) -> str | None:
         """Post a message. Incoming webhooks return no ``ts``, so this returns ``None``.
 

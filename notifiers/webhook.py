@@ -41,6 +41,7 @@ from notifiers.errors import (
     TransientNotifierError,
     WebhookSignatureError,
 )
+from notifiers.metrics import counted
 
 logger = logging.getLogger(__name__)
 
@@ -224,6 +225,7 @@ class WebhookNotifier:
         """Close the connection pool."""
         self._client.close()
 
+    @counted("webhook")
     def deliver(self, body: WebhookBody) -> None:
         """POST ``body`` until it is accepted (2xx) or the retries run out.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import Executor
 from datetime import datetime
 
@@ -24,6 +25,13 @@ from bus.ledger import Ledger
 from sensors.boundary import call_user_code
 from sensors.errors import CodeLocationError, HookExecutionError
 from sensors.handlers import Handler
+from sensors.metrics import (
+    DEAD_LETTERS,
+    EVENT_TO_HANDLER_START,
+    HANDLER_DURATION,
+    HANDLER_RUNS,
+    handler_kind,
+)
 from sensors.resources import ResourceBuilder
 
 logger = logging.getLogger(__name__)
@@ -84,6 +92,7 @@ class Dispatcher:
         succeeded or was dead-lettered."""
         done = await self._ledger.done(event.event_id, [handler.name for handler in handlers])
         for name in done:
+            HANDLER_RUNS.labels(handler_kind(name), "skipped_duplicate").inc()
             logger.info("skipped (already done) handler=%s event_id=%s", name, event.event_id)
         await asyncio.gather(
             *(
@@ -109,6 +118,7 @@ class Dispatcher:
                     await self._give_up(event, handler, exc, attempt, stream, entry_id)
                     return
                 self.retried += 1
+                HANDLER_RUNS.labels(handler_kind(handler.name), "failed").inc()
                 logger.warning(
                     "handler failed handler=%s event_id=%s attempt=%d; retrying in %.2fs: %s",
                     handler.name,
@@ -130,6 +140,8 @@ class Dispatcher:
         entry_id: str,
     ) -> None:
         self.failed += 1
+        HANDLER_RUNS.labels(handler_kind(handler.name), "dead_lettered").inc()
+        DEAD_LETTERS.labels("handler_failed").inc()
         await self._dead_letters.add(
             stream=stream,
             entry_id=entry_id,
@@ -143,7 +155,10 @@ class Dispatcher:
 
     async def _call(self, event: RunEvent | OpEvent, handler: Handler, *, attempt: int) -> None:
         started_at = utc_now()
-        latency_ms = (started_at - event.occurred_at).total_seconds() * 1000
+        kind = handler_kind(handler.name)
+        latency_s = (started_at - event.occurred_at).total_seconds()
+        EVENT_TO_HANDLER_START.labels(kind).observe(max(latency_s, 0.0))
+        latency_ms = latency_s * 1000
         logger.info(
             "handler started handler=%s event_id=%s run_id=%s state=%s latency_ms=%.1f",
             handler.name,
@@ -153,6 +168,7 @@ class Dispatcher:
             latency_ms,
         )
         resources = await self._resources.build(handler, event_id=event.event_id, attempt=attempt)
+        clock = time.perf_counter()
         await call_user_code(
             handler.fn,
             *handler.build_args(resources),
@@ -163,8 +179,10 @@ class Dispatcher:
             executor=self._executor,
             **handler.kwargs,
         )
+        HANDLER_DURATION.labels(kind).observe(time.perf_counter() - clock)
         await self._record(event, handler, started_at=started_at, finished_at=utc_now())
         self.succeeded += 1
+        HANDLER_RUNS.labels(kind, "succeeded").inc()
         logger.info("handler succeeded handler=%s event_id=%s", handler.name, event.event_id)
 
     async def _record(

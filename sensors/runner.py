@@ -15,6 +15,7 @@ from bus.connection import connect, connect_async
 from bus.types import ResourceInitContext
 from notifiers.console import ConsoleNotifier
 from notifiers.resource import SlackResource
+from sensors.metrics import serve_metrics
 from sensors.registry import CodeLocation
 from sensors.settings import WatchSettings, WorkerSettings
 from sensors.watcher import Watcher
@@ -30,6 +31,8 @@ def run_worker(location: CodeLocation, settings: WorkerSettings, *, env: Mapping
     cannot be killed) and its entry has been handed back; the process then exits without
     waiting for that thread, so that a stop never takes longer than the grace period.
     """
+    if settings.metrics_port is not None:
+        serve_metrics(settings, port=settings.metrics_port)
     asyncio.run(_serve(location, settings, env))
     stuck = _stuck_hook_threads(timeout_s=1.0)
     if stuck:

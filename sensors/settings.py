@@ -62,6 +62,8 @@ class WorkerSettings(NotifierSettings):
     reconnect_max_s: float = Field(default=5.0, gt=0)
     #: How often the worker looks for runs whose heartbeat deadline passed, in seconds.
     crash_check_interval_s: float = Field(default=2.0, gt=0)
+    #: Serve Prometheus metrics on this port (``/metrics``); unset: no metrics server.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
 
 class HealthThresholds(BusSettings):

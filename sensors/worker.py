@@ -34,6 +34,7 @@ from bus.ledger import Ledger
 from sensors.crash_detection import publish_lost_runs
 from sensors.dispatch import Dispatcher
 from sensors.handlers import Handler, MissingHook, hook_handlers, sensor_handler
+from sensors.metrics import DEAD_LETTERS, EVENTS_CONSUMED
 from sensors.registry import CodeLocation
 from sensors.resources import ResourceBuilder
 from sensors.run_status import SensorDefinition
@@ -307,6 +308,7 @@ class Worker:
             event = _decode(delivery)
         except EventValidationError as exc:
             if subscription.reports_poison:
+                DEAD_LETTERS.labels(exc.reason).inc()
                 await self._dead_letters.add(
                     stream=delivery.stream,
                     entry_id=delivery.entry_id,
@@ -318,12 +320,14 @@ class Worker:
             await self._run(subscription, delivery, event)
         subscription.finish(delivery)
         self.handled += 1
+        EVENTS_CONSUMED.labels(subscription.group).inc()
 
     async def _run(
         self, subscription: Subscription, delivery: Delivery, event: RunEvent | OpEvent
     ) -> None:
         handlers, missing = subscription.select(event)
         for hook in missing:
+            DEAD_LETTERS.labels("unknown_hook").inc()
             await self._dead_letters.add(
                 stream=delivery.stream,
                 entry_id=delivery.entry_id,
