@@ -33,11 +33,10 @@ def test_counters_and_histograms_after_a_failing_run(
     ):
         basic.etl.execute_in_process(raise_on_error=False, settings=engine_settings)
         hooks_done = ("hookbus_handler_runs_total", (("kind", "hook"), ("outcome", "succeeded")))
-        metrics = wait_until(
-            lambda: (m := scrape(port)).get(hooks_done) == 5 and m,
-            timeout_s=15,
-            what="five hooks to succeed",
+        wait_until(
+            lambda: scrape(port).get(hooks_done) == 5, timeout_s=15, what="five hooks to succeed"
         )
+        metrics = scrape(port)
 
     assert metrics[("hookbus_events_consumed_total", (("group", "hooks"),))] == 9
     assert (
