@@ -193,3 +193,80 @@ def test_a_crash_is_claimed_once_whoever_looks(redis_client: redis.Redis, redis_
     assert event is not None and event.seq == 4 and event.crash is not None
     assert claim_and_publish(redis_client, KEYS, "r-lost", event.crash) is False
     assert len(run_events(redis_client, "r-lost")) == 1
+
+
+def test_sigterm_to_hookbus_run_ends_the_run_as_crashed_by_the_engine_itself(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    config, _ = run_config(tmp_path)
+    with hookbus_run(redis_url, tmp_path, config) as parent:
+        record = live_record(redis_client)
+        parent.send_signal(signal.SIGTERM)  # forwarded to the child
+        assert parent.wait(timeout=10) == 128 + signal.SIGTERM
+
+    events = run_events(redis_client, record.run.run_id)
+    last = events[-1]
+    assert isinstance(last, RunEvent) and last.to_state == "crashed"
+    assert last.crash is not None
+    assert (last.crash.signal, last.crash.detected_by) == ("SIGTERM", "engine")
+    assert isinstance(events[-2], OpEvent) and events[-2].to_state == "crashed"
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+def test_a_run_cancelled_from_another_process_stops_at_the_next_op_and_runs_on_cancellation(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    config, marker = run_config(tmp_path)
+    with (
+        worker_process(
+            "tests.code_locations.lifecycle", redis_url=redis_url, prefix=TEST_PREFIX
+        ) as worker,
+        hookbus_run(
+            redis_url, tmp_path, config, env={"HOOKBUS_HEARTBEAT_INTERVAL_S": "0.1"}
+        ) as parent,
+    ):
+        run_id = live_record(redis_client).run.run_id
+        cancel = subprocess.run(
+            [sys.executable, "-m", "sensors", "runs", "cancel", run_id],
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "HOOKBUS_REDIS_URL": redis_url,
+                "HOOKBUS_KEY_PREFIX": TEST_PREFIX,
+            },
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert cancel.returncode == 0, cancel.stderr
+        assert f"cancel requested for run {run_id}" in cancel.stdout
+        wait_until(
+            lambda: any(e.to_state == "cancelling" for e in run_events(redis_client, run_id)),
+            what="the run to go cancelling",
+        )
+        marker.unlink()  # let the running op finish: the run stops at the next op
+        assert parent.wait(timeout=10) == 1
+        hook_calls = wait_until(
+            lambda: lifecycle.calls(redis_client), timeout_s=10, what="the on_cancellation hook"
+        )
+
+    steps = [
+        (e.op.step_key if isinstance(e, OpEvent) else "run", e.from_state, e.to_state)
+        for e in run_events(redis_client, run_id)
+    ]
+    assert steps[-4:] == [
+        ("run", "running", "cancelling"),
+        ("hang", "running", "completed"),
+        ("after", None, "skipped"),
+        ("run", "cancelling", "cancelled"),
+    ]
+    assert hook_calls == [
+        {
+            "hook": "on_cancel",
+            "pid": worker.pid,
+            "job": "hanging",
+            "run_id": run_id,
+            "state": "Cancelling",
+        }
+    ]
