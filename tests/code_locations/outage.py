@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-
 from bus.redis_server import RedisServer
 from engine import job, op
 from sensors import HookContext, failure_hook, success_hook
@@ -39,11 +37,7 @@ def before() -> int:
 
 @op
 def stop_redis() -> None:
-    """Stop Redis as a persistent one would: what it holds is on disk when it is back."""
     assert SERVER is not None
-    client = redis.Redis.from_url(SERVER.url)
-    client.save()
-    client.close()
     SERVER.stop()
 
 

@@ -21,8 +21,9 @@ KEYS = Keys(prefix="outage")
 
 
 @pytest.fixture
-def server() -> Iterator[RedisServer]:
-    with RedisServer() as private:
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    # appendonly: a stop() then start() brings the data back, as a production restart does.
+    with RedisServer(appendonly=True, directory=tmp_path / "redis") as private:
         outage.SERVER = private
         outage.CALLS.clear()
         yield private
