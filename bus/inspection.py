@@ -6,6 +6,7 @@ status``, health checks, the watcher).
 
 from __future__ import annotations
 
+import time
 from typing import Any, cast
 
 import redis
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bus.deadletter_admin import count_dead_letters
 from bus.keys import Keys
+from bus.runs import RunRecord
 
 _REPORT = ConfigDict(frozen=True, extra="forbid")
 
@@ -64,6 +66,23 @@ class WorkerStatus(BaseModel):
     expires_in_s: float
 
 
+class ActiveRun(BaseModel):
+    """A run that has not reached a terminal state, from its crash-contract record."""
+
+    model_config = _REPORT
+
+    run_id: str
+    job_name: str
+    state: str
+    seq: int
+    running_ops: list[str]
+    host: str | None
+    pid: int | None
+    #: Seconds until the run counts as lost unless its heartbeat refreshes it (negative:
+    #: overdue; a worker will publish the crash).
+    deadline_in_s: float
+
+
 class BusStatus(BaseModel):
     """The state of the bus at one moment."""
 
@@ -72,6 +91,7 @@ class BusStatus(BaseModel):
     streams: list[StreamStatus]
     dead_letters: int
     workers: list[WorkerStatus]
+    active_runs: list[ActiveRun] = []
 
 
 def inspect_bus(client: redis.Redis, keys: Keys) -> BusStatus:
@@ -80,7 +100,36 @@ def inspect_bus(client: redis.Redis, keys: Keys) -> BusStatus:
         streams=[_stream(client, stream) for stream in keys.all_event_streams()],
         dead_letters=count_dead_letters(client, keys),
         workers=_workers(client, keys),
+        active_runs=active_runs(client, keys),
     )
+
+
+def active_runs(client: redis.Redis, keys: Keys) -> list[ActiveRun]:
+    """Every non-terminal run with a liveness entry, soonest deadline first."""
+    now = time.time()
+    runs: list[ActiveRun] = []
+    for zset in keys.all_runs_alive():
+        members = cast(list[tuple[bytes, float]], client.zrange(zset, 0, -1, withscores=True))
+        for member, deadline in members:
+            run_id = member.decode()
+            record = RunRecord.from_hash(
+                cast(dict[bytes, bytes], client.hgetall(keys.run_record(run_id)))
+            )
+            if record is None:
+                continue  # ended between the two reads
+            runs.append(
+                ActiveRun(
+                    run_id=run_id,
+                    job_name=record.run.job_name,
+                    state=record.state,
+                    seq=record.seq,
+                    running_ops=sorted(record.running),
+                    host=record.host,
+                    pid=record.pid,
+                    deadline_in_s=round(deadline - now, 3),
+                )
+            )
+    return sorted(runs, key=lambda run: run.deadline_in_s)
 
 
 def _stream(client: redis.Redis, stream: str) -> StreamStatus:

@@ -31,7 +31,8 @@ from bus.deadletter_admin import (
     replay_dead_letter,
 )
 from bus.errors import HookbusError
-from bus.inspection import inspect_bus
+from bus.inspection import active_runs, inspect_bus
+from bus.run_history import run_events
 from bus.settings import BusSettings
 from engine.cancel import cancel_run
 from engine.launch import flush_spool_dir, run_job, run_supervised
@@ -42,7 +43,7 @@ from sensors.logs import configure_logging
 from sensors.registry import CodeLocation
 from sensors.runner import run_watcher, run_worker
 from sensors.settings import HealthThresholds, WatchSettings, WorkerSettings
-from sensors.status import find_problems, render_status
+from sensors.status import active_runs_table, find_problems, render_status
 from sensors.tail import EventFilter, follow_events, format_event, recent_events
 
 HELP_MAIN = "hookbus: hooks, sensors and alerts for data pipelines, over Redis Streams."
@@ -59,6 +60,8 @@ HELP_DLQ_LIST = "List dead letters, newest first."
 HELP_DLQ_SHOW = "Show one dead letter in full, with its error and payload."
 HELP_DLQ_REPLAY = "Send a dead letter's event back to its stream (after fixing the cause)."
 HELP_DLQ_PURGE = "Delete the given dead letters, or all of them with --all."
+HELP_RUNS_LIST = "List runs that have not ended, with their state, running ops and deadline."
+HELP_RUNS_SHOW = "Show every event of run RUN_ID still on the bus, in order."
 HELP_JSON = "Print JSON instead of a table."
 HELP_WATCH = (
     "Watch the alerting path itself; notify when it stalls or dead-letters, and when it heals."
@@ -140,6 +143,32 @@ def run(
 @main.group(help=HELP_RUNS)
 def runs() -> None:
     pass
+
+
+@runs.command("list", help=HELP_RUNS_LIST)
+@click.option("--json", "as_json", is_flag=True, help=HELP_JSON)
+@click.pass_obj
+def runs_list(debug: bool, as_json: bool) -> None:
+    settings = _guard(debug, BusSettings)
+    active = _guard(debug, lambda: active_runs(connect(settings), settings.keys))
+    if as_json:
+        click.echo(json.dumps([run.model_dump(mode="json") for run in active], indent=2))
+        return
+    Console().print(active_runs_table(active))
+
+
+@runs.command("show", help=HELP_RUNS_SHOW)
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="One JSON event per line.")
+@click.pass_obj
+def runs_show(debug: bool, run_id: str, as_json: bool) -> None:
+    settings = _guard(debug, BusSettings)
+    found = _guard(debug, lambda: run_events(connect(settings), settings.keys, run_id))
+    if not found:
+        _guard(debug, partial(_no_events, run_id))
+    console = Console(highlight=False)
+    for event in found:
+        console.print(event.model_dump_json() if as_json else format_event(event), soft_wrap=True)
 
 
 @runs.command("cancel", help=HELP_CANCEL)
@@ -294,6 +323,13 @@ def dlq_purge(debug: bool, letter_ids: tuple[str, ...], purge_all: bool) -> None
     ids = None if purge_all else list(letter_ids)
     removed = _guard(debug, lambda: purge_dead_letters(connect(settings), settings.keys, ids))
     click.echo(f"purged {removed} dead letter(s)")
+
+
+def _no_events(run_id: str) -> None:
+    raise HookbusError(
+        f"run {run_id!r} has no events on the bus (a typo, or trimmed by retention). "
+        "List active runs with: hookbus runs list"
+    )
 
 
 def _guard(debug: bool, action: Callable[[], T]) -> T:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from bus.inspection import BusStatus, GroupStatus
+from bus.inspection import ActiveRun, BusStatus, GroupStatus
 from sensors.settings import HealthThresholds
 
 
@@ -55,6 +55,7 @@ def render_status(status: BusStatus, problems: list[str], console: Console) -> N
     for worker in status.workers:
         workers.add_row(worker.consumer, worker.location, f"{worker.expires_in_s:.1f}s")
     console.print(workers)
+    console.print(active_runs_table(status.active_runs))
     dead = "[yellow]" if status.dead_letters else "[green]"
     console.print(f"Dead letters: {dead}{status.dead_letters}[/] (hookbus dlq list)")
     if problems:
@@ -63,6 +64,26 @@ def render_status(status: BusStatus, problems: list[str], console: Console) -> N
             console.print(f"  [red]✗[/] {problem}")
     else:
         console.print("[bold green]HEALTHY[/]")
+
+
+def active_runs_table(runs: list[ActiveRun]) -> Table:
+    """Runs that have not ended: what they do now and how long until they count as lost."""
+    table = Table(title="Active runs", title_justify="left")
+    for column in ("run id", "job", "state", "running ops", "host/pid", "lost in"):
+        table.add_column(column)
+    for run in runs:
+        overdue = run.deadline_in_s < 0
+        table.add_row(
+            run.run_id,
+            run.job_name,
+            run.state,
+            ", ".join(run.running_ops) or "-",
+            f"{run.host or '?'}/{run.pid or '?'}",
+            f"[red]overdue {-run.deadline_in_s:.1f}s[/]"
+            if overdue
+            else f"{run.deadline_in_s:.1f}s",
+        )
+    return table
 
 
 def _age(seconds: float | None) -> str:

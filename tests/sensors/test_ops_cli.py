@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
 import redis
 from click.testing import CliRunner, Result
 
-from engine import EngineSettings
+from engine import EngineSettings, RunResult, job, op
 from sensors import CodeLocation, Worker, WorkerSettings
 from sensors.cli import main
 from tests.code_locations import basic, fixable
 from tests.conftest import TEST_PREFIX
+from tests.processes import wait_until
 
 
 @pytest.fixture
@@ -135,3 +137,49 @@ def test_an_unreachable_redis_is_one_clear_line_not_a_traceback() -> None:
     assert "Redis did not answer" in result.output
     assert "HOOKBUS_REDIS_URL points at it" in result.output
     assert "Traceback" not in result.output
+
+
+RELEASE = threading.Event()
+
+
+@op
+def wait_for_release() -> None:
+    RELEASE.wait(timeout=20)
+
+
+@job
+def held_open() -> None:
+    wait_for_release()
+
+
+def test_runs_list_shows_an_active_run_and_runs_show_its_events(
+    cli: CliRunner, engine_settings: EngineSettings
+) -> None:
+    RELEASE.clear()
+    results: list[RunResult] = []
+    runner = threading.Thread(
+        target=lambda: results.append(held_open.execute_in_process(settings=engine_settings))
+    )
+    runner.start()
+    try:
+        active = wait_until(
+            lambda: json.loads(invoke(cli, "runs", "list", "--json").output),
+            what="the run to appear in runs list",
+        )
+    finally:
+        RELEASE.set()
+        runner.join(timeout=20)
+
+    [run] = active
+    assert run["job_name"] == "held_open" and run["state"] == "running"
+    assert run["running_ops"] == ["wait_for_release"]
+    assert run["deadline_in_s"] > 0
+    shown = invoke(cli, "runs", "show", results[0].run_id, "--json").output.splitlines()
+    assert [json.loads(line)["seq"] for line in shown] == [1, 2, 3, 4, 5]
+    assert json.loads(invoke(cli, "runs", "list", "--json").output) == []
+
+
+def test_runs_show_of_an_unknown_run_says_what_to_do(cli: CliRunner) -> None:
+    result = cli.invoke(main, ["runs", "show", "nope"])
+    assert result.exit_code == 2
+    assert "run 'nope' has no events on the bus" in result.output
