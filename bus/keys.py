@@ -119,3 +119,58 @@ class Keys:
         position stays where it was until ``hookbus sensors start`` or ``replay`` moves it.
         """
         return f"{self.prefix}:sensor:{sensor_name}:stopped"
+
+    # Notifications: rules, threads and noise control (notifiers.alerting, notifiers.noise,
+    # notifiers.silences). ``destination`` is a destination's name, e.g. ``slack:#alerts``.
+
+    def rule_group(self, rule_name: str) -> str:
+        """The consumer group of one notification rule: its own position and lag."""
+        return f"notify:{rule_name}"
+
+    def alert_thread(self, destination: str, run_id: str) -> str:
+        """A run's alert thread at one destination (hash: ``ts``, the first message, the
+        failure count), so follow-ups thread under it and the first message can be updated.
+        TTL: the rule's ``thread_ttl_s`` (default 7 days)."""
+        return f"{self.prefix}:notify:thread:{destination}:{run_id}"
+
+    def alert_sent(self, destination: str, event_id: str) -> str:
+        """Set once the alert for an event reached a destination, so a retried handler does
+        not post it twice. TTL: the rule's ``thread_ttl_s``."""
+        return f"{self.prefix}:notify:sent:{destination}:{event_id}"
+
+    def alert_dedupe(self, rule_name: str, destination: str, fingerprint: str) -> str:
+        """Present while an alert with this (job, op, error signature) fingerprint was sent
+        recently; its value is the event that was. TTL: the rule's ``dedupe_window_s``."""
+        return f"{self.prefix}:notify:dedupe:{rule_name}:{destination}:{fingerprint}"
+
+    def alert_group(self, rule_name: str, destination: str, group_id: str) -> str:
+        """The open burst of a run (or job): present while its first alert's grouping window
+        is open; value = that event's id. TTL: the rule's ``group_window_s``. Shares a
+        Cluster slot with ``alert_group_pending`` (one Lua script touches both)."""
+        return f"{{{self.prefix}:notify:group:{rule_name}:{destination}:{group_id}}}:open"
+
+    def alert_group_pending(self, rule_name: str, destination: str, group_id: str) -> str:
+        """The burst's later alerts, collected to be sent as one (hash: event id -> event
+        JSON, so a retry adds nothing twice). TTL: ten grouping windows plus a minute, in
+        case the worker that would send them dies (the run's end sends them too)."""
+        return f"{{{self.prefix}:notify:group:{rule_name}:{destination}:{group_id}}}:pending"
+
+    def alert_rate(self, destination: str, minute: int) -> str:
+        """Messages sent to a destination in one clock minute (``minute`` = Unix time // 60),
+        for its rate limit. TTL: two minutes."""
+        return f"{self.prefix}:notify:rate:{destination}:{minute}"
+
+    def silences(self) -> str:
+        """Active silences (hash: id -> ``notifiers.silences.Silence`` JSON). No TTL: each
+        silence carries its end; expired ones are removed when read."""
+        return f"{self.prefix}:notify:silences"
+
+    def silence_hits(self) -> str:
+        """How many alerts each silence suppressed (hash: id -> count). No TTL; an entry is
+        removed with its silence."""
+        return f"{self.prefix}:notify:silences:hits"
+
+    def suppressed_alerts(self) -> str:
+        """A record of every alert noise control held back (silenced, duplicate, grouped,
+        rate-limited) with the rule, destination and event. Capped at ~10,000 entries."""
+        return f"{self.prefix}:notify:suppressed"

@@ -34,8 +34,9 @@ MAX_BUTTON_URL_CHARS: Final = 3_000
 MAX_TEXT_CHARS: Final = 4_000
 #: Identifiers (job, op, run id, tag values) longer than this are cut.
 MAX_NAME_CHARS: Final = 200
-#: How many failed ops a grouped message lists before "and N more".
-MAX_GROUP_LINES: Final = 40
+#: How many failed ops a grouped message lists before "and N more" (in sections of up to
+#: 3,000 characters each, well under the 50-block limit).
+MAX_GROUP_LINES: Final = 100
 
 #: An emoji per state, so the state reads before the words.
 STATE_EMOJI: Final = {
@@ -243,9 +244,22 @@ def group_message(
         + ", ".join(_plain_name(event) for event in events[:MAX_GROUP_LINES]),
         MAX_TEXT_CHARS,
     )
-    blocks = [section(headline), section("\n".join(lines))]
+    blocks = [section(headline), *_sections(lines)]
     blocks.extend(view_run_button(run_url(webserver_base_url, first.run_id)))
-    return SlackMessage(text=text, blocks=tuple(blocks))
+    return SlackMessage(text=text, blocks=tuple(blocks[:MAX_BLOCKS]))
+
+
+def _sections(lines: Sequence[str]) -> list[dict[str, Any]]:
+    """``lines`` packed into as few sections as fit Slack's per-section limit."""
+    chunks: list[list[str]] = [[]]
+    size = 0
+    for line in lines:
+        if chunks[-1] and size + len(line) + 1 > MAX_SECTION_CHARS:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(line)
+        size += len(line) + 1
+    return [section("\n".join(chunk)) for chunk in chunks if chunk]
 
 
 def _plain_name(event: RunEvent | OpEvent) -> str:

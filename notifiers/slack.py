@@ -25,6 +25,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.webhook import WebhookClient
 
@@ -59,12 +60,14 @@ PERMANENT_SLACK_ERRORS: Final = {
 }
 
 
-def retry_handlers(max_retries: int) -> list[RetryHandler]:
-    """slack-sdk's handlers: 429 after ``Retry-After``; 5xx and dropped connections with backoff."""
+def retry_handlers(max_retries: int, *, backoff_s: float = 0.5) -> list[RetryHandler]:
+    """slack-sdk's handlers: 429 after ``Retry-After``; 5xx and dropped connections with
+    exponential backoff and jitter starting at ``backoff_s`` seconds."""
+    backoff = BackoffRetryIntervalCalculator(backoff_factor=backoff_s)
     return [
         RateLimitErrorRetryHandler(max_retry_count=max_retries),
-        ServerErrorRetryHandler(max_retry_count=max_retries),
-        ConnectionErrorRetryHandler(max_retry_count=max_retries),
+        ServerErrorRetryHandler(max_retry_count=max_retries, interval_calculator=backoff),
+        ConnectionErrorRetryHandler(max_retry_count=max_retries, interval_calculator=backoff),
     ]
 
 
@@ -74,13 +77,22 @@ def build_web_client(
     base_url: str = DEFAULT_SLACK_BASE_URL,
     max_retries: int = 3,
     timeout_s: float = 10.0,
+    backoff_s: float = 0.5,
 ) -> WebClient:
-    """A ``WebClient`` that retries 429 (honouring ``Retry-After``), 5xx and dropped connections."""
+    """A ``WebClient`` that retries 429 (honouring ``Retry-After``), 5xx and dropped connections.
+
+    Args:
+        token: the bot token (kept inside the client; never logged).
+        base_url: the Slack Web API URL (``HOOKBUS_SLACK_BASE_URL``).
+        max_retries: retries per call for each kind of failure.
+        timeout_s: timeout of one HTTP call, in seconds.
+        backoff_s: the first backoff after a 5xx or dropped connection, in seconds.
+    """
     return WebClient(
         token=token,
         base_url=base_url,
         timeout=int(max(1, timeout_s)),
-        retry_handlers=retry_handlers(max_retries),
+        retry_handlers=retry_handlers(max_retries, backoff_s=backoff_s),
     )
 
 
@@ -201,11 +213,16 @@ class SlackWebhookNotifier:
         url: the incoming-webhook URL (a secret: only its host is ever shown).
         max_retries: retries on 429, 5xx and dropped connections.
         timeout_s: timeout of one HTTP call, in seconds.
+        backoff_s: the first backoff after a 5xx or dropped connection, in seconds.
     """
 
-    def __init__(self, url: str, *, max_retries: int = 3, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, url: str, *, max_retries: int = 3, timeout_s: float = 10.0, backoff_s: float = 0.5
+    ) -> None:
         self._client = WebhookClient(
-            url, timeout=int(max(1, timeout_s)), retry_handlers=retry_handlers(max_retries)
+            url,
+            timeout=int(max(1, timeout_s)),
+            retry_handlers=retry_handlers(max_retries, backoff_s=backoff_s),
         )
         #: What logs and errors show: the host only, never the secret path.
         self.destination = f"slack-webhook:{urlsplit(url).netloc}"

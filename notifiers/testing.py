@@ -58,7 +58,9 @@ class FakeSlackServer:
         self._ts = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def __repr__(self) -> str:
         return f"<FakeSlackServer port={self.port} requests={len(self.requests)}>"
@@ -229,7 +231,9 @@ class WebhookReceiver:
         self._lock = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def __repr__(self) -> str:
         return f"<WebhookReceiver port={self.port} received={len(self.received)}>"

@@ -6,12 +6,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from engine.job import JobDefinition
+from notifiers.rules import NotificationRule
 from sensors.run_status import SensorDefinition
 
 
 @dataclass(frozen=True, slots=True)
 class Definitions:
-    """Jobs, sensors and the resources sensors use, as Dagster's ``Definitions``.
+    """Jobs, sensors, the resources sensors use, and notification rules.
+
+    As Dagster's ``Definitions``, plus ``notification_rules`` (``notifiers.NotificationRule``).
 
     A code location module may define one; otherwise its module-level jobs, hooks and
     sensors are found by scanning it, and sensors get no resources.
@@ -20,3 +23,4 @@ class Definitions:
     jobs: Iterable[JobDefinition] = ()
     sensors: Iterable[SensorDefinition] = ()
     resources: Mapping[str, object] = field(default_factory=dict)
+    notification_rules: Iterable[NotificationRule] = ()

@@ -113,7 +113,7 @@ class Dispatcher:
                     await self._call(event, handler, attempt=attempt)
                 return
             except (HookExecutionError, CodeLocationError) as exc:
-                delay_s = self._retry.delay_s(attempt)
+                delay_s = self._retry.delay_s(attempt) if _retryable(exc) else None
                 if delay_s is None:
                     await self._give_up(event, handler, exc, attempt, stream, entry_id)
                     return
@@ -217,3 +217,11 @@ class Dispatcher:
                 )
             await asyncio.sleep(delay_s)
             attempt += 1
+
+
+def _retryable(exc: Exception) -> bool:
+    """Whether another attempt can help. What user code raised may say no with
+    ``retryable = False`` (``notifiers.PermanentNotifierError``: a bad token, an unknown
+    channel), so it is dead-lettered at once instead of hammering the destination.
+    """
+    return bool(getattr(exc.__cause__, "retryable", True))

@@ -23,6 +23,7 @@ from types import ModuleType
 from bus.refs import callable_ref
 from engine.job import JobDefinition
 from engine.op import OpDefinition
+from notifiers.rules import NotificationRule
 from sensors.definitions import Definitions
 from sensors.errors import CodeLocationError, HookNotFoundError
 from sensors.hooks import HookDefinition
@@ -41,6 +42,8 @@ class CodeLocation:
     hooks: Mapping[str, object] = field(default_factory=dict)
     sensors: Mapping[str, SensorDefinition] = field(default_factory=dict)
     resources: Mapping[str, object] = field(default_factory=dict)
+    #: Notification rules by name (``notifiers.NotificationRule``), each its own group.
+    rules: Mapping[str, NotificationRule] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (
@@ -71,7 +74,7 @@ class CodeLocation:
         objects = list(vars(module).values())
         definitions = [obj for obj in objects if isinstance(obj, Definitions)]
         for defs in definitions:
-            objects.extend([*defs.jobs, *defs.sensors])
+            objects.extend([*defs.jobs, *defs.sensors, *defs.notification_rules])
         jobs = {obj.name: obj for obj in objects if isinstance(obj, JobDefinition)}
         return cls(
             module_name=module.__name__,
@@ -80,6 +83,7 @@ class CodeLocation:
             hooks=_index_hooks(module, objects),
             sensors=_index_sensors(module.__name__, objects),
             resources={key: value for defs in definitions for key, value in defs.resources.items()},
+            rules=_index_rules(module.__name__, objects),
         )
 
     def hook(self, ref: str) -> object:
@@ -127,3 +131,17 @@ def _index_sensors(module_name: str, objects: list[object]) -> dict[str, SensorD
             )
         sensors[obj.name] = obj
     return sensors
+
+
+def _index_rules(module_name: str, objects: list[object]) -> dict[str, NotificationRule]:
+    rules: dict[str, NotificationRule] = {}
+    for obj in objects:
+        if not isinstance(obj, NotificationRule) or rules.get(obj.name) is obj:
+            continue
+        if obj.name in rules:
+            raise CodeLocationError(
+                f"notification rule name {obj.name!r} is used twice in code location "
+                f"{module_name!r}. Give each rule a unique name= (it names its consumer group)."
+            )
+        rules[obj.name] = obj
+    return rules

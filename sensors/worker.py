@@ -31,10 +31,13 @@ from bus.errors import EventValidationError
 from bus.events import OpEvent, RunEvent, decode_event
 from bus.keys import HOOKS_GROUP
 from bus.ledger import Ledger
+from notifiers.alerting import Alerting
+from notifiers.rules import NotificationRule
 from sensors.crash_detection import publish_lost_runs
 from sensors.dispatch import Dispatcher
 from sensors.handlers import Handler, MissingHook, hook_handlers, sensor_handler
 from sensors.metrics import DEAD_LETTERS, EVENTS_CONSUMED
+from sensors.notifications import rule_handlers
 from sensors.registry import CodeLocation
 from sensors.resources import ResourceBuilder
 from sensors.run_status import SensorDefinition
@@ -92,9 +95,12 @@ class Worker:
             ),
             reconnect=self._reconnect,
         )
-        self.subscriptions = [self._hooks_subscription()] + [
-            self._sensor_subscription(sensor) for sensor in location.sensors.values()
-        ]
+        self.alerting = Alerting(self._client, keys=self._keys, settings=settings, env=env or {})
+        self.subscriptions = (
+            [self._hooks_subscription()]
+            + [self._sensor_subscription(sensor) for sensor in location.sensors.values()]
+            + [self._rule_subscription(rule) for rule in location.rules.values()]
+        )
         self._stopping = asyncio.Event()
         self._capacity = asyncio.Semaphore(settings.max_in_flight)
         self._handling: set[asyncio.Task[None]] = set()
@@ -128,6 +134,12 @@ class Worker:
 
         return Subscription(
             self._consumer(self._keys.sensor_group(sensor.name)), select, sensor=sensor.name
+        )
+
+    def _rule_subscription(self, rule: NotificationRule) -> Subscription:
+        return Subscription(
+            self._consumer(self._keys.rule_group(rule.name)),
+            lambda event: (rule_handlers(self.alerting, rule, event), []),
         )
 
     def _consumer(self, group: str) -> Consumer:

@@ -116,12 +116,14 @@ def test_durations_read_naturally() -> None:
 
 
 def test_group_message_counts_and_lists_the_burst() -> None:
-    events = [op_failed(f"op_{n}", seq=n + 1) for n in range(50)]
-    message = group_message(events, total=50)
+    events = [op_failed(f"op_{n}", seq=n + 1, message="x" * 500) for n in range(120)]
+    message = group_message(events, total=121)
     body = json.dumps(message.blocks, ensure_ascii=False)
-    assert "*50 failures*" in body and "`op_0`" in body and "`op_39`" in body
-    assert "`op_45`" not in body and "…and 10 more" in body
-    assert message.text.startswith("50 failures in job 'nightly_etl': op_0, op_1")
+    assert "*121 failures*" in body and "`op_0`" in body and "`op_99`" in body
+    assert "`op_100`" not in body and "…and 20 more" in body
+    assert len(message.blocks) <= MAX_BLOCKS
+    assert all(len(block["text"]["text"]) <= MAX_SECTION_CHARS for block in message.blocks)
+    assert message.text.startswith("121 failures in job 'nightly_etl': op_0, op_1")
 
 
 def test_final_state_message_says_recovered() -> None:

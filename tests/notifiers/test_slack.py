@@ -32,7 +32,9 @@ def slack() -> Iterator[FakeSlackServer]:
 
 
 def notifier(slack: FakeSlackServer, *, retries: int = 2) -> SlackNotifier:
-    client = build_web_client("xoxb-1", base_url=slack.base_url, max_retries=retries)
+    client = build_web_client(
+        "xoxb-1", base_url=slack.base_url, max_retries=retries, backoff_s=0.01
+    )
     return SlackNotifier(client, channel="#a")
 
 
@@ -123,7 +125,7 @@ def test_replies_thread_and_updates_replace(slack: FakeSlackServer) -> None:
 
 
 def test_incoming_webhook_posts_and_maps_errors(slack: FakeSlackServer) -> None:
-    webhook = SlackWebhookNotifier(slack.webhook_url, max_retries=1)
+    webhook = SlackWebhookNotifier(slack.webhook_url, max_retries=1, backoff_s=0.01)
     webhook.send(alert_message(op_failed()))
     slack.fail_next(FakeSlackServer.rate_limited(retry_after_s=0))
     webhook.post("after a 429")
@@ -137,7 +139,7 @@ def test_incoming_webhook_posts_and_maps_errors(slack: FakeSlackServer) -> None:
 def test_incoming_webhook_outage_is_transient(slack: FakeSlackServer) -> None:
     slack.fail_next(*[FakeSlackServer.server_error()] * 2)
     with pytest.raises(TransientNotifierError, match="failed after retries: got .* \\(HTTP 500\\)"):
-        SlackWebhookNotifier(slack.webhook_url, max_retries=1).post("x")
+        SlackWebhookNotifier(slack.webhook_url, max_retries=1, backoff_s=0.01).post("x")
 
 
 def test_slack_resource_falls_back_to_the_console_without_a_token() -> None:

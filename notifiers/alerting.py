@@ -1,0 +1,304 @@
+"""Running notification rules in a worker: threads, silences, dedupe, bursts, rate limits.
+
+``Alerting.handle(rule, destination, event)`` is what a rule's consumer group calls for
+each (event, destination). What happens, in order:
+
+1. The alert for this event already reached this destination (a retry): nothing.
+2. A run ended and this destination has a thread for it: collected failures still
+   waiting are sent, then the final state (failed, crashed, or completed = recovered) is
+   posted in the thread and the first message is updated to show it. Done.
+3. The rule does not match: nothing. A silence matches: recorded as silenced. The same
+   failure was sent within the dedupe window: recorded as duplicate.
+4. **Bursts.** The first failure of a run opens a grouping window and is sent at once: at
+   the top of the channel as the run's first message, or in its thread. Failures that
+   arrive while the window is open are collected in Redis (recorded as grouped). When the
+   window closes, the first failure's handler sends everything collected as **one**
+   message in the thread (count and list) and updates the first message with the count.
+   So 50 ops failing within a second make one channel message, one grouped reply, and the
+   run's final state in the thread — not 50 messages. If that worker dies while waiting,
+   the run's end (step 2) sends what was collected.
+5. A destination over its rate limit holds the message back (recorded as rate_limited).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Final
+
+import redis.asyncio as aioredis
+
+from bus.events import OpEvent, RunEvent
+from bus.keys import Keys
+from bus.lease import Lease
+from bus.types import ResourceInitContext
+from notifiers.destinations import Alert, AlertSink, Destination
+from notifiers.format import (
+    STATE_EMOJI,
+    SlackMessage,
+    alert_message,
+    final_state_message,
+    group_message,
+    with_status_line,
+)
+from notifiers.noise import NoiseControl
+from notifiers.rules import NotificationRule
+from notifiers.settings import NotifierSettings
+from notifiers.silences import SilenceStore
+from notifiers.threads import AlertThread, ThreadStore
+
+logger = logging.getLogger(__name__)
+
+#: How often to look again while waiting for a burst's first alert or its flush (seconds).
+POLL_S: Final = 0.05
+#: A run's end waits at most the grouping window plus this for its first alert (seconds).
+END_WAIT_MARGIN_S: Final = 5.0
+#: The flush lease lasts this long (milliseconds): longer than a Slack call with retries.
+FLUSH_LEASE_MS: Final = 30_000
+
+
+class Alerting:
+    """The notification rules' runtime in one worker.
+
+    Args:
+        client: an asyncio Redis client (thread and noise-control state).
+        keys: key names.
+        settings: the worker's notifier settings (Slack base URL, "View run" base URL).
+        env: the worker's environment, for the destinations' ``EnvVar`` secrets.
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        keys: Keys,
+        settings: NotifierSettings,
+        env: Mapping[str, str],
+    ) -> None:
+        self._settings = settings
+        self._context = ResourceInitContext(env=env, settings=settings)
+        self.noise = NoiseControl(client, keys=keys)
+        self.silences = SilenceStore(client, keys=keys)
+        self._client = client
+        self._keys = keys
+        self._sinks: dict[str, AlertSink] = {}
+        self.sent = 0
+
+    def __repr__(self) -> str:
+        return f"<Alerting sinks={sorted(self._sinks)} sent={self.sent}>"
+
+    def sink(self, destination: Destination) -> AlertSink:
+        """The destination's sink, built on first use with the worker's env and settings."""
+        if destination.name not in self._sinks:
+            self._sinks[destination.name] = destination.create_sink(self._context)
+        return self._sinks[destination.name]
+
+    def _threads(self, rule: NotificationRule) -> ThreadStore:
+        return ThreadStore(self._client, keys=self._keys, ttl_s=rule.thread_ttl_s)
+
+    async def handle(
+        self, rule: NotificationRule, destination: Destination, event: RunEvent | OpEvent
+    ) -> None:
+        """Alert ``destination`` about ``event`` under ``rule`` (see the module docstring).
+
+        Raises:
+            PermanentNotifierError: the destination refused for good (not retried).
+            TransientNotifierError: the destination is unavailable; retry later.
+        """
+        threads = self._threads(rule)
+        if await threads.already_sent(destination.name, event.event_id):
+            return
+        if isinstance(event, RunEvent) and event.to_state.is_terminal:
+            thread = await self._thread_at_end(rule, destination, event)
+            if thread is not None:
+                await self._close_thread(rule, destination, event, thread)
+                return
+        if not rule.matches(event) or await self._held_back(rule, destination, event):
+            return
+        group_id = rule.group_id(event)
+        leads = await self.noise.join_group(
+            rule.name, destination.name, group_id, event, window_s=rule.group_window_s
+        )
+        if not leads:
+            await self.noise.record_suppressed(
+                "grouped", rule=rule.name, destination=destination.name, event=event
+            )
+            return
+        async with self._one_at_a_time(
+            rule, destination, f"run:{event.run_id}", owner=event.event_id
+        ):
+            await self._send_first(rule, destination, event)
+        if rule.group_window_s > 0:
+            await asyncio.sleep(rule.group_window_s)
+            async with self._one_at_a_time(rule, destination, group_id, owner=event.event_id):
+                await self._flush(rule, destination, group_id, run_id=event.run_id)
+
+    async def _thread_at_end(
+        self, rule: NotificationRule, destination: Destination, event: RunEvent
+    ) -> AlertThread | None:
+        """The run's thread; while the run's first alert is still being sent, wait for it."""
+        threads = self._threads(rule)
+        deadline = asyncio.get_running_loop().time() + rule.group_window_s + END_WAIT_MARGIN_S
+        group_id = rule.group_id(event)
+        while (thread := await threads.get(destination.name, event.run_id)) is None:
+            still_open = await self.noise.group_open_ms(rule.name, destination.name, group_id)
+            if not still_open or asyncio.get_running_loop().time() > deadline:
+                return None
+            await asyncio.sleep(POLL_S)
+        return thread
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(
+        self, rule: NotificationRule, destination: Destination, group_id: str, *, owner: str
+    ) -> AsyncIterator[None]:
+        """Serialise a burst's flush and the run's end across workers (a Redis lease), so
+        the grouped message and the final state arrive in that order."""
+        name = f"notify:{rule.name}:{destination.name}:{group_id}"
+        lease = Lease(self._client, key=self._keys.lease(name), owner=owner, ttl_ms=FLUSH_LEASE_MS)
+        deadline = asyncio.get_running_loop().time() + FLUSH_LEASE_MS / 1000
+        # Past the deadline the holder is presumed stuck: better out of order than never.
+        while not await lease.acquire() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(POLL_S)
+        try:
+            yield
+        finally:
+            await lease.release()
+
+    async def _held_back(
+        self, rule: NotificationRule, destination: Destination, event: RunEvent | OpEvent
+    ) -> bool:
+        silence = await self.silences.matching(event, rule=rule.name)
+        if silence is not None:
+            await self.noise.record_suppressed(
+                "silenced",
+                rule=rule.name,
+                destination=destination.name,
+                event=event,
+                detail=f"silence={silence.id}",
+            )
+            return True
+        window_s = rule.dedupe_window_s
+        if not await self.noise.first_in_window(
+            rule.name, destination.name, event, window_s=window_s
+        ):
+            await self.noise.record_suppressed(
+                "duplicate", rule=rule.name, destination=destination.name, event=event
+            )
+            return True
+        return False
+
+    async def _send_first(
+        self, rule: NotificationRule, destination: Destination, event: RunEvent | OpEvent
+    ) -> None:
+        threads = self._threads(rule)
+        thread = await threads.get(destination.name, event.run_id)
+        message = alert_message(event, webserver_base_url=self._settings.webserver_base_url)
+        sent, ts = await self._deliver(rule, destination, (event,), message, thread)
+        if sent and thread is None:
+            await threads.open(
+                destination.name, event.run_id, ts=ts or "", message=message, failures=1
+            )
+        elif sent:
+            await threads.add_failures(destination.name, event.run_id, 1)
+        await threads.mark_sent(destination.name, event.event_id)
+
+    async def _flush(
+        self, rule: NotificationRule, destination: Destination, group_id: str, *, run_id: str
+    ) -> int:
+        """Send what a burst collected as one message in the run's thread; return how many."""
+        events = await self.noise.drain_group(rule.name, destination.name, group_id)
+        if not events:
+            return 0
+        threads = self._threads(rule)
+        thread = await threads.get(destination.name, run_id)
+        total = (thread.failures if thread else 0) + len(events)
+        message = group_message(
+            events, total=total, webserver_base_url=self._settings.webserver_base_url
+        )
+        sent, _ts = await self._deliver(rule, destination, tuple(events), message, thread)
+        if not sent:
+            return 0
+        if thread is not None:
+            total = await threads.add_failures(destination.name, run_id, len(events))
+            status = (
+                f"{STATE_EMOJI['failed']} *{total} failures* in this run so far; see the thread"
+            )
+            await self._update(destination, thread, status)
+        return len(events)
+
+    async def _close_thread(
+        self, rule: NotificationRule, destination: Destination, event: RunEvent, thread: AlertThread
+    ) -> None:
+        group_id = rule.group_id(event)
+        # Let an open burst finish collecting, so its failures come before the final state.
+        open_ms = await self.noise.group_open_ms(rule.name, destination.name, group_id)
+        await asyncio.sleep(min(open_ms / 1000, rule.group_window_s))
+        async with self._one_at_a_time(rule, destination, group_id, owner=event.event_id):
+            await self._end_thread(rule, destination, event, thread)
+
+    async def _end_thread(
+        self, rule: NotificationRule, destination: Destination, event: RunEvent, thread: AlertThread
+    ) -> None:
+        await self._flush(rule, destination, rule.group_id(event), run_id=event.run_id)
+        thread = await self._threads(rule).get(destination.name, event.run_id) or thread
+        failures = thread.failures
+        message = final_state_message(
+            event, failures=failures, webserver_base_url=self._settings.webserver_base_url
+        )
+        await self._deliver(rule, destination, (event,), message, thread, limited=False)
+        emoji = STATE_EMOJI.get(str(event.to_state), ":grey_question:")
+        recovered = " (recovered)" if event.to_state == "completed" else ""
+        await self._update(
+            destination,
+            thread,
+            f"{emoji} Run *{event.to_state}{recovered}*; {failures} failure(s); see the thread",
+        )
+        await self._threads(rule).mark_sent(destination.name, event.event_id)
+
+    async def _deliver(
+        self,
+        rule: NotificationRule,
+        destination: Destination,
+        events: tuple[RunEvent | OpEvent, ...],
+        message: SlackMessage,
+        thread: AlertThread | None,
+        *,
+        limited: bool = True,
+    ) -> tuple[bool, str | None]:
+        """Send one message (in ``thread`` when there is one).
+
+        Returns:
+            Whether it was sent (``False``: held back by the rate limit), and its id.
+        """
+        per_minute = destination.max_per_minute if limited else None
+        if not await self.noise.allow(destination.name, per_minute=per_minute):
+            await self.noise.record_suppressed(
+                "rate_limited",
+                rule=rule.name,
+                destination=destination.name,
+                event=events[0],
+                detail=f"limit={per_minute}/min events={len(events)}",
+            )
+            return False, None
+        sink = self.sink(destination)
+        thread_ts = thread.ts if thread is not None and thread.ts and sink.threads else None
+        alert = Alert(rule=rule.name, events=events, message=message)
+        ts = await asyncio.to_thread(sink.deliver, alert, thread_ts=thread_ts)
+        self.sent += 1
+        logger.info(
+            "alert sent rule=%s destination=%s run_id=%s events=%d thread_ts=%s",
+            rule.name,
+            destination.name,
+            events[0].run_id,
+            len(events),
+            thread_ts or "-",
+        )
+        return True, ts
+
+    async def _update(self, destination: Destination, thread: AlertThread, status: str) -> None:
+        if not thread.ts:
+            return
+        sink = self.sink(destination)
+        await asyncio.to_thread(sink.update, thread.ts, with_status_line(thread.message, status))

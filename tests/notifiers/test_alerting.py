@@ -1,0 +1,229 @@
+"""Notification rules in a real (in-process) worker against a Slack stand-in and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from pydantic import SecretStr
+
+from bus import RunState, connect_async
+from notifiers import (
+    JsonLinesFile,
+    JsonLinesNotifier,
+    NotificationRule,
+    Silence,
+    SilenceStore,
+    SlackChannel,
+    Webhook,
+    generate_webhook_secret,
+    new_silence,
+    verify,
+)
+from notifiers.testing import FakeSlackServer, WebhookReceiver
+from sensors import CodeLocation, WorkerSettings
+from tests.notifiers.alerting_helpers import KEYS, burst, location, publish, suppressed
+from tests.notifiers.events import op_failed, run_ended
+from tests.streams import read_stream
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlackServer]:
+    with FakeSlackServer() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(worker_settings: WorkerSettings, slack: FakeSlackServer) -> WorkerSettings:
+    return worker_settings.model_copy(
+        update={"slack_base_url": slack.base_url, "retry_base_s": 0.01, "retry_max_s": 0.02}
+    )
+
+
+def rule(**options: object) -> NotificationRule:
+    defaults: dict[str, object] = {
+        "name": "oncall",
+        "destinations": [SlackChannel("#alerts")],
+        "group_window_s": 0.3,
+    }
+    return NotificationRule(**{**defaults, **options})  # type: ignore[arg-type]
+
+
+def top_level(slack: FakeSlackServer) -> list[dict[str, object]]:
+    return [m for m in slack.messages() if "thread_ts" not in m]
+
+
+def text_of(message: dict[str, object]) -> str:
+    return json.dumps(message, ensure_ascii=False)
+
+
+def test_fifty_op_failures_of_one_run_make_one_channel_message(
+    redis_client: redis.Redis, settings: WorkerSettings, slack: FakeSlackServer
+) -> None:
+    loc = CodeLocation.load("tests.code_locations.alerting")
+    burst(loc, settings)  # create the groups
+    failures = [op_failed(f"op_{n:02d}", seq=n + 1, message=f"row {n} bad") for n in range(50)]
+    publish(redis_client, [*failures, run_ended(RunState.FAILED)])
+
+    burst(loc, settings)
+
+    # One message in the channel (the first failure, in full); in its thread one grouped
+    # reply listing the other 49, then the run's final state; the first message updated.
+    [parent] = top_level(slack)
+    grouped_reply, final = [m for m in slack.messages() if "thread_ts" in m]
+    assert "`op_00`" in text_of(parent) and "ValueError" in text_of(parent)
+    assert "*50 failures*" in text_of(grouped_reply)
+    assert all(f"`op_{n:02d}`" in text_of(grouped_reply) for n in range(1, 50))
+    assert "Run failed" in text_of(final)
+    update = slack.messages("chat.update")[-1]
+    assert "Run *failed*; 50 failure(s)" in text_of(update)
+    grouped = [entry for entry in suppressed(redis_client) if entry["reason"] == "grouped"]
+    assert len(grouped) == 49 and parent["channel"] == "#data-alerts"
+
+
+def test_follow_ups_go_in_the_runs_thread_and_the_first_message_shows_the_end(
+    redis_client: redis.Redis, settings: WorkerSettings, slack: FakeSlackServer
+) -> None:
+    loc = location(rule(group_window_s=0))
+    burst(loc, settings)
+    publish(redis_client, [op_failed("extract", seq=1), op_failed("load", seq=2)])
+    burst(loc, settings)
+    publish(redis_client, [run_ended(RunState.COMPLETED)])
+    burst(loc, settings)
+
+    first, second, final = slack.messages()
+    assert "thread_ts" not in first and "`extract`" in text_of(first)
+    parent_ts = slack.wait_for_requests(1)[0]
+    assert second["thread_ts"] == final["thread_ts"] and "`load`" in text_of(second)
+    assert "Run completed (recovered)" in text_of(final)
+    [update] = slack.messages("chat.update")
+    assert update["ts"] == second["thread_ts"] and parent_ts
+    assert "Run *completed (recovered)*; 2 failure(s)" in text_of(update)
+
+
+def test_a_run_that_never_alerted_sends_no_follow_up(
+    redis_client: redis.Redis, settings: WorkerSettings, slack: FakeSlackServer
+) -> None:
+    loc = location(rule())
+    burst(loc, settings)
+    publish(redis_client, [run_ended(RunState.COMPLETED)])
+    burst(loc, settings)
+    assert slack.requests == []
+
+
+def test_the_same_failure_is_sent_once_per_dedupe_window(
+    redis_client: redis.Redis, settings: WorkerSettings, slack: FakeSlackServer
+) -> None:
+    loc = location(rule(run_states=[], group_window_s=0))
+    burst(loc, settings)
+    publish(
+        redis_client,
+        [
+            op_failed(run_id="r1", message="row 41 is null"),
+            op_failed(run_id="r2", message="row 42 is null"),  # same shape: a duplicate
+            op_failed(run_id="r3", message="disk full"),  # another error: alerted
+        ],
+    )
+    burst(loc, settings)
+
+    assert [m["text"].split("\n")[1] for m in slack.messages()] == [
+        "ValueError: row 41 is null",
+        "ValueError: disk full",
+    ]
+    [duplicate] = suppressed(redis_client)
+    assert (duplicate["reason"], duplicate["run_id"]) == ("duplicate", "r2")
+
+
+def test_a_silence_suppresses_a_matching_alert_and_not_another(
+    redis_client: redis.Redis, redis_url: str, settings: WorkerSettings, slack: FakeSlackServer
+) -> None:
+    async def silences(action: str) -> list[tuple[Silence, int]]:
+        client = connect_async(settings)
+        store = SilenceStore(client, keys=KEYS)
+        if action == "add":
+            await store.add(new_silence(duration=timedelta(hours=2), job="nightly_etl"))
+        listed = await store.list()
+        await client.aclose()
+        return listed
+
+    asyncio.run(silences("add"))
+    loc = location(rule(group_window_s=0))
+    burst(loc, settings)
+    publish(
+        redis_client,
+        [op_failed(job="nightly_etl", run_id="a"), op_failed(job="billing", run_id="b")],
+    )
+    burst(loc, settings)
+
+    [message] = slack.messages()
+    assert "billing" in message["text"] and "nightly_etl" not in message["text"]
+    [held] = suppressed(redis_client)
+    assert held["reason"] == "silenced" and held["job"] == "nightly_etl"
+    [(silence, hits)] = asyncio.run(silences("list"))
+    assert hits == 1 and held["detail"] == f"silence={silence.id}"
+
+
+def test_a_destination_rate_limit_holds_back_the_excess(
+    redis_client: redis.Redis, settings: WorkerSettings, slack: FakeSlackServer
+) -> None:
+    limited = rule(
+        destinations=[SlackChannel("#alerts", max_per_minute=2)],
+        dedupe_window_s=0,
+        group_window_s=0,
+    )
+    loc = location(limited)
+    burst(loc, settings)
+    publish(redis_client, [op_failed(run_id=f"r{n}", message=f"e{n}") for n in range(4)])
+    burst(loc, settings)
+
+    assert len(slack.messages()) == 2
+    assert [entry["reason"] for entry in suppressed(redis_client)] == ["rate_limited"] * 2
+
+
+def test_a_permanent_slack_error_is_dead_lettered_without_retries(
+    redis_client: redis.Redis, settings: WorkerSettings, slack: FakeSlackServer
+) -> None:
+    loc = location(rule(group_window_s=0))
+    burst(loc, settings)
+    slack.fail_next(FakeSlackServer.api_error("invalid_auth"))
+    publish(redis_client, [op_failed()])
+    worker = burst(loc, settings.model_copy(update={"handler_max_attempts": 5}))
+
+    assert len(slack.requests) == 1
+    [(_, letter)] = read_stream(redis_client, KEYS.dead_letter_stream(0))
+    assert letter[b"handler"] == b"rule:oncall:slack:#alerts"
+    assert letter[b"attempts"] == b"1"
+    assert b"refused the message for good: got 'invalid_auth'" in letter[b"error"]
+    assert worker.dispatcher.retried == 0
+
+
+def test_webhook_and_file_destinations_get_the_same_alert(
+    redis_client: redis.Redis, settings: WorkerSettings, tmp_path: Path
+) -> None:
+    secret = generate_webhook_secret()
+    alerts = tmp_path / "alerts.jsonl"
+    with WebhookReceiver() as receiver:
+        both = rule(
+            destinations=[
+                Webhook(url=receiver.url, secret=SecretStr(secret), label="pager"),
+                JsonLinesFile(alerts),
+            ],
+            group_window_s=0,
+        )
+        loc = location(both)
+        burst(loc, settings)
+        event = op_failed()
+        publish(redis_client, [event])
+        burst(loc, settings)
+        [post] = receiver.received
+
+    body = verify(post.body, post.headers, secret=secret)
+    assert body.data.rule == "oncall" and body.data.events[0].event_id == event.event_id
+    assert post.headers["webhook-id"] == event.event_id
+    [line] = JsonLinesNotifier.read(alerts)
+    assert line["destination"] == "file:alerts.jsonl" and "`load`" in json.dumps(line["blocks"])
