@@ -91,8 +91,9 @@ def test_follow_ups_go_in_the_runs_thread_and_the_first_message_shows_the_end(
 ) -> None:
     loc = location(rule(group_window_s=0))
     burst(loc, settings)
-    publish(redis_client, [op_failed("extract", seq=1), op_failed("load", seq=2)])
-    burst(loc, settings)
+    for event in (op_failed("extract", seq=1), op_failed("load", seq=2)):
+        publish(redis_client, [event])
+        burst(loc, settings)
     publish(redis_client, [run_ended(RunState.COMPLETED)])
     burst(loc, settings)
 
@@ -121,19 +122,20 @@ def test_the_same_failure_is_sent_once_per_dedupe_window(
 ) -> None:
     loc = location(rule(run_states=[], group_window_s=0))
     burst(loc, settings)
+    publish(redis_client, [op_failed(run_id="r1", message="row 41 is null")])
+    burst(loc, settings)
     publish(
         redis_client,
         [
-            op_failed(run_id="r1", message="row 41 is null"),
             op_failed(run_id="r2", message="row 42 is null"),  # same shape: a duplicate
             op_failed(run_id="r3", message="disk full"),  # another error: alerted
         ],
     )
     burst(loc, settings)
 
-    assert [m["text"].split("\n")[1] for m in slack.messages()] == [
-        "ValueError: row 41 is null",
+    assert sorted(m["text"].split("\n")[1] for m in slack.messages()) == [
         "ValueError: disk full",
+        "ValueError: row 41 is null",
     ]
     [duplicate] = suppressed(redis_client)
     assert (duplicate["reason"], duplicate["run_id"]) == ("duplicate", "r2")
