@@ -64,6 +64,17 @@ class WorkerSettings(NotifierSettings):
     crash_check_interval_s: float = Field(default=2.0, gt=0)
     #: Serve Prometheus metrics on this port (``/metrics``); unset: no metrics server.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    #: How often event and dead-letter streams are trimmed, in seconds.
+    retention_interval_s: float = Field(default=60.0, gt=0)
+    #: Events older than this are trimmed, unless a consumer group still needs them, in
+    #: seconds (default 7 days; also how far back ``hookbus sensors replay`` can go).
+    stream_max_age_s: float = Field(default=7 * 24 * 3600, gt=0)
+    #: Hard cap on each event stream's length: reached only when a group falls far
+    #: behind (or a sensor stays stopped); then entries it had not handled are trimmed
+    #: and an error names the group.
+    stream_max_len: int = Field(default=1_000_000, ge=1)
+    #: Dead letters older than this are trimmed, in seconds (default 30 days).
+    dead_letter_max_age_s: float = Field(default=30 * 24 * 3600, gt=0)
 
 
 class HealthThresholds(BusSettings):

@@ -8,6 +8,7 @@ round trip each.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -50,6 +51,8 @@ class Subscription:
         self.held: dict[str, set[str]] = {stream: set() for stream in consumer.streams}
         #: Entries finished and waiting to be acked in the next batch.
         self.finished: dict[str, list[str]] = {stream: [] for stream in consumer.streams}
+        #: The task acking finished entries, while one runs.
+        self.pending_flush: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -114,3 +117,34 @@ class Subscription:
         for stream, ids in batch.items():
             self.held.setdefault(stream, set()).difference_update(ids)
         return True
+
+    def flush_acks_soon(self) -> None:
+        """Ack finished entries in a moment: those finishing in the same turn of the event
+        loop share one round trip."""
+        if self.pending_flush is None or self.pending_flush.done():
+            self.pending_flush = asyncio.create_task(self._flush_until_empty())
+
+    async def _flush_until_empty(self) -> None:
+        await asyncio.sleep(0)
+        while self.has_finished() and await self.flush_acks():
+            pass
+
+    async def reclaim(self, *, min_idle_ms: int, count: int) -> list[Delivery]:
+        """Entries other consumers left idle for ``min_idle_ms``, now this worker's to run."""
+        found = await self.consumer.reclaim(min_idle_ms=min_idle_ms, count=count)
+        gone = {stream: ids for stream, ids in found.gone.items() if ids}
+        if gone:
+            await self.consumer.ack_many(gone)
+            logger.warning(
+                "reclaimed entries no longer in the stream group=%s entries=%d; acked them",
+                self.group,
+                sum(map(len, gone.values())),
+            )
+        fresh = [delivery for delivery in found.deliveries if not self.holds(delivery)]
+        if fresh:
+            logger.info(
+                "reclaimed group=%s entries=%d left pending by a stopped consumer",
+                self.group,
+                len(fresh),
+            )
+        return fresh

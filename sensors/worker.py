@@ -33,14 +33,15 @@ from bus.keys import HOOKS_GROUP
 from bus.ledger import Ledger
 from notifiers.alerting import Alerting
 from notifiers.rules import NotificationRule
-from sensors.crash_detection import publish_lost_runs
 from sensors.dispatch import Dispatcher
 from sensors.handlers import Handler, MissingHook, hook_handlers, sensor_handler
+from sensors.maintenance import maintenance_jobs
 from sensors.metrics import DEAD_LETTERS, EVENTS_CONSUMED
 from sensors.notifications import rule_handlers
 from sensors.registry import CodeLocation
 from sensors.resources import ResourceBuilder
 from sensors.run_status import SensorDefinition
+from sensors.schedule import Periodic
 from sensors.settings import WorkerSettings
 from sensors.subscription import Subscription
 
@@ -101,10 +102,15 @@ class Worker:
             + [self._sensor_subscription(sensor) for sensor in location.sensors.values()]
             + [self._rule_subscription(rule) for rule in location.rules.values()]
         )
+        self.periodic = Periodic(
+            self._client,
+            keys=self._keys,
+            owner=settings.consumer_name,
+            jobs=maintenance_jobs(self._client, settings),
+        )
         self._stopping = asyncio.Event()
         self._capacity = asyncio.Semaphore(settings.max_in_flight)
         self._handling: set[asyncio.Task[None]] = set()
-        self._ack_flushes: dict[str, asyncio.Task[None]] = {}
         self._sensor_states: dict[str, tuple[float, bool]] = {}
         self._next_reclaim: dict[str, float] = {}
         self._needs_group: set[str] = set()
@@ -174,10 +180,11 @@ class Worker:
         await self.start()
         reading = [asyncio.create_task(self._consume(sub)) for sub in self.subscriptions]
         upkeep = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._keep_fresh())]
-        upkeep.append(asyncio.create_task(self._detect_lost_runs()))
+        self.periodic.start()
         await self._stopping.wait()
         await _cancel(reading)
         await self._drain()
+        await self.periodic.stop()
         await _cancel(upkeep)
         logger.info("worker stopped %r", self)
 
@@ -250,33 +257,14 @@ class Worker:
         now = time.monotonic()
         if now >= self._next_reclaim.get(subscription.group, 0.0):
             self._next_reclaim[subscription.group] = now + self.settings.reclaim_interval_s
-            reclaimed = await self._reclaim(subscription)
+            reclaimed = await subscription.reclaim(
+                min_idle_ms=self.settings.claim_idle_ms, count=self.settings.read_count
+            )
             if reclaimed:
                 return reclaimed
         return await subscription.consumer.read(
             count=self.settings.read_count, block_ms=self.settings.block_ms
         )
-
-    async def _reclaim(self, subscription: Subscription) -> list[Delivery]:
-        found = await subscription.consumer.reclaim(
-            min_idle_ms=self.settings.claim_idle_ms, count=self.settings.read_count
-        )
-        gone = {stream: ids for stream, ids in found.gone.items() if ids}
-        if gone:
-            await subscription.consumer.ack_many(gone)
-            logger.warning(
-                "reclaimed entries no longer in the stream group=%s entries=%d; acked them",
-                subscription.group,
-                sum(map(len, gone.values())),
-            )
-        fresh = [delivery for delivery in found.deliveries if not subscription.holds(delivery)]
-        if fresh:
-            logger.info(
-                "reclaimed group=%s entries=%d left pending by a stopped consumer",
-                subscription.group,
-                len(fresh),
-            )
-        return fresh
 
     async def _hand_out(self, subscription: Subscription, deliveries: list[Delivery]) -> None:
         """Start one task per entry, waiting while ``max_in_flight`` entries are held."""
@@ -312,7 +300,7 @@ class Worker:
                 subscription.group,
             )
             raise
-        self._flush_acks_soon(subscription)
+        subscription.flush_acks_soon()
 
     async def process(self, subscription: Subscription, delivery: Delivery) -> None:
         """Decode one entry and run its handlers; dead-letter what is invalid; queue the ack."""
@@ -353,19 +341,6 @@ class Worker:
             event, handlers, stream=delivery.stream, entry_id=delivery.entry_id
         )
 
-    def _flush_acks_soon(self, subscription: Subscription) -> None:
-        # Entries that finish in the same turn of the loop are acked in one round trip.
-        running = self._ack_flushes.get(subscription.group)
-        if running is None or running.done():
-            self._ack_flushes[subscription.group] = asyncio.create_task(
-                self._flush_acks(subscription)
-            )
-
-    async def _flush_acks(self, subscription: Subscription) -> None:
-        await asyncio.sleep(0)
-        while subscription.has_finished() and await subscription.flush_acks():
-            pass
-
     async def _drain(self) -> None:
         """Let running handlers finish within the grace period; hand back the rest; ack."""
         if self._handling:
@@ -376,7 +351,10 @@ class Worker:
             )
             _, late = await asyncio.wait(self._handling, timeout=self.settings.shutdown_grace_s)
             await _cancel(late)
-        await asyncio.gather(*self._ack_flushes.values(), return_exceptions=True)
+        await asyncio.gather(
+            *(sub.pending_flush for sub in self.subscriptions if sub.pending_flush),
+            return_exceptions=True,
+        )
         for subscription in self.subscriptions:
             await subscription.flush_acks()
 
@@ -424,20 +402,6 @@ class Worker:
             except redis.RedisError as exc:
                 logger.warning("worker heartbeat failed (%s); retrying", type(exc).__name__)
             await self._pause(self.settings.heartbeat_interval_s)
-
-    async def _detect_lost_runs(self) -> None:
-        # INTERIM (issue 4): a plain periodic task until the APScheduler job with a Redis
-        # lease (issue 5) calls publish_lost_runs; the claim inside it already makes
-        # several workers running this at once harmless (each crash is published once).
-        interval_s = self.settings.crash_check_interval_s
-        while not self._stopping.is_set():
-            try:
-                await publish_lost_runs(
-                    self._client, self._keys, consumer=self.settings.consumer_name
-                )
-            except redis.RedisError as exc:
-                logger.warning("crash detection failed (%s); retrying", type(exc).__name__)
-            await self._pause(interval_s)
 
 
 async def _cancel(tasks: set[asyncio.Task[None]] | list[asyncio.Task[None]]) -> None:

@@ -1,0 +1,103 @@
+"""Trimming event and dead-letter streams without losing what a consumer still needs.
+
+An event stream is trimmed by age (``XTRIM MINID``), but never past the oldest entry any
+consumer group still needs: its oldest pending entry, or, if none is pending, the last
+entry delivered to it (everything after that has not been read yet). A hard cap on length
+can force the trim further; then the entries some group had not acknowledged are lost, and
+this says so loudly, naming the groups.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TrimResult:
+    """What one trim did.
+
+    Attributes:
+        stream: the stream trimmed.
+        removed: entries removed.
+        forced: entries the hard cap removed although some group still needed them.
+        held_by: groups that kept entries older than the age limit.
+    """
+
+    stream: str
+    removed: int
+    forced: int = 0
+    held_by: tuple[str, ...] = ()
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def oldest_needed(client: aioredis.Redis, stream: str) -> dict[str, str]:
+    """For each consumer group of ``stream``, the oldest entry id it still needs."""
+    needed: dict[str, str] = {}
+    for group in await client.xinfo_groups(stream):
+        name = _text(group["name"])
+        if int(group["pending"]):
+            summary = await client.xpending(stream, name)
+            needed[name] = _text(summary["min"])
+        else:
+            needed[name] = _text(group["last-delivered-id"])
+    return needed
+
+
+async def trim_events(
+    client: aioredis.Redis, stream: str, *, max_age_s: float, max_len: int, now_ms: int
+) -> TrimResult:
+    """Trim ``stream`` to ``max_age_s`` without passing any group, then to ``max_len``."""
+    needed = await oldest_needed(client, stream)
+    cutoff = (now_ms - int(max_age_s * 1000), 0)
+    safe = min([cutoff, *(_id_key(entry_id) for entry_id in needed.values())])
+    held_by = tuple(sorted(name for name, entry_id in needed.items() if _id_key(entry_id) < cutoff))
+    removed = int(await client.xtrim(stream, minid=f"{safe[0]}-{safe[1]}", approximate=False))
+    if await client.xlen(stream) <= max_len:
+        return TrimResult(stream=stream, removed=removed, held_by=held_by)
+    return await _enforce_cap(client, stream, max_len, needed, removed)
+
+
+async def _enforce_cap(
+    client: aioredis.Redis, stream: str, max_len: int, needed: dict[str, str], removed: int
+) -> TrimResult:
+    newest = await client.xrevrange(stream, count=max_len) or []
+    first_kept = _id_key(_text(newest[-1][0]))
+    behind = sorted(name for name, entry_id in needed.items() if _id_key(entry_id) < first_kept)
+    capped = int(await client.xtrim(stream, maxlen=max_len, approximate=False))
+    if behind:
+        logger.error(
+            "stream %s over its hard cap max_len=%d: trimmed %d entries that groups %s had not "
+            "handled; those events are lost to them. Add workers, fix the stopped or slow "
+            "sensors, or raise HOOKBUS_STREAM_MAX_LEN",
+            stream,
+            max_len,
+            capped,
+            ",".join(behind),
+        )
+    return TrimResult(
+        stream=stream,
+        removed=removed + capped,
+        forced=capped if behind else 0,
+        held_by=tuple(behind),
+    )
+
+
+async def trim_by_age(client: aioredis.Redis, stream: str, *, max_age_s: float, now_ms: int) -> int:
+    """Remove entries older than ``max_age_s`` from a stream nobody consumes (dead letters)."""
+    return int(
+        await client.xtrim(stream, minid=f"{now_ms - int(max_age_s * 1000)}-0", approximate=False)
+    )
