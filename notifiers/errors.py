@@ -10,7 +10,8 @@ HookbusError (bus.errors)
     ├── TransientNotifierError   the destination is down or rate-limiting after our own
     │                            HTTP retries: ``retryable = True``, a later redelivery
     │                            may succeed (``retry_after_s`` hints when)
-    └── WebhookSignatureError    (receivers) a webhook's signature or timestamp is wrong
+    ├── WebhookSignatureError    (receivers) a webhook's signature or timestamp is wrong
+    └── SilenceNotFoundError     ``hookbus silences remove`` named no existing silence
 
 A dispatcher that wraps user code decides on redelivery by ``getattr(cause, "retryable",
 True)``: the attribute, not the class, is the contract, so other packages need not import
@@ -68,5 +69,11 @@ class TransientNotifierError(NotifierError):
 
 class WebhookSignatureError(NotifierError):
     """A received webhook is not signed by the expected secret, or is too old or new."""
+
+    retryable: ClassVar[bool] = False
+
+
+class SilenceNotFoundError(NotifierError):
+    """No silence has the given id."""
 
     retryable: ClassVar[bool] = False

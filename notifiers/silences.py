@@ -9,19 +9,24 @@ suppresses is counted on the silence and recorded in the suppressed-alerts strea
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field
 
+from bus.connection import connect_async
 from bus.events import OpEvent, RunEvent
 from bus.keys import Keys
-from notifiers.errors import NotifierConfigError
+from bus.settings import BusSettings
+from notifiers.errors import NotifierConfigError, SilenceNotFoundError
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -159,13 +164,20 @@ class SilenceStore:
         live = sorted((s for s in silences if s.ends_at > now), key=lambda s: s.ends_at)
         return [(s, int(hits.get(s.id.encode(), b"0"))) for s in live]
 
-    async def remove(self, silence_id: str) -> bool:
-        """Remove a silence; return whether it existed."""
+    async def remove(self, silence_id: str) -> None:
+        """Remove a silence (alerts it matched are sent again from now on).
+
+        Raises:
+            SilenceNotFoundError: no silence has this id (a typo, or it already ended).
+        """
         removed = await self._client.hdel(self._keys.silences(), silence_id)
         await self._client.hdel(self._keys.silence_hits(), silence_id)
-        if removed:
-            logger.info("silence removed id=%s", silence_id)
-        return bool(removed)
+        if not removed:
+            raise SilenceNotFoundError(
+                f"silence {silence_id!r} does not exist: got no silence with that id (a typo, "
+                "or it already ended). List the active ones with: hookbus silences list"
+            )
+        logger.info("silence removed id=%s", silence_id)
 
     async def matching(self, event: RunEvent | OpEvent, *, rule: str) -> Silence | None:
         """The first active silence that matches ``event`` under ``rule``; count the hit."""
@@ -175,3 +187,20 @@ class SilenceStore:
                 await self._client.hincrby(self._keys.silence_hits(), silence.id, 1)
                 return silence
         return None
+
+
+def with_silences(settings: BusSettings, action: Callable[[SilenceStore], Awaitable[T]]) -> T:
+    """Run ``action`` on the silences of ``settings``' Redis, from synchronous code (the CLI).
+
+    Example:
+        ``with_silences(settings, lambda store: store.add(silence))``
+    """
+
+    async def run() -> T:
+        client = connect_async(settings)
+        try:
+            return await action(SilenceStore(client, keys=settings.keys))
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())

@@ -8,6 +8,7 @@ public function. Errors hookbus raises on purpose are printed as one line, not a
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import sys
@@ -37,6 +38,7 @@ from bus.settings import BusSettings
 from engine.cancel import cancel_run
 from engine.launch import flush_spool_dir, run_job, run_supervised
 from engine.settings import EngineSettings
+from notifiers.silences import new_silence, parse_duration, with_silences
 from sensors.demo import run_demo
 from sensors.health import worker_alive_on_host
 from sensors.logs import configure_logging
@@ -73,6 +75,10 @@ HELP_RUNS = "Act on runs."
 HELP_CANCEL = "Ask run RUN_ID to stop: cancelling now, cancelled at its next op boundary."
 HELP_SPOOL = "The local spool of events that waited for Redis."
 HELP_SPOOL_FLUSH = "Publish the spooled events of runs that have ended (HOOKBUS_SPOOL_DIR)."
+HELP_SILENCES = "Silence alerts (every notification rule) for a while, as Alertmanager does."
+HELP_SILENCES_ADD = "Silence alerts matching every given --job/--op/--rule/--tag, --for a while."
+HELP_SILENCES_LIST = "List active silences with how many alerts each suppressed."
+HELP_SILENCES_REMOVE = "End silence SILENCE_ID now."
 
 T = TypeVar("T")
 
@@ -323,6 +329,85 @@ def dlq_purge(debug: bool, letter_ids: tuple[str, ...], purge_all: bool) -> None
     ids = None if purge_all else list(letter_ids)
     removed = _guard(debug, lambda: purge_dead_letters(connect(settings), settings.keys, ids))
     click.echo(f"purged {removed} dead letter(s)")
+
+
+@main.group(help=HELP_SILENCES)
+def silences() -> None:
+    """Silences live in Redis; every worker applies them at once."""
+
+
+@silences.command("add", help=HELP_SILENCES_ADD)
+@click.option("--job", help="Only alerts of this job.")
+@click.option("--op", help="Only alerts of this op (name or step key).")
+@click.option("--rule", help="Only alerts of this notification rule.")
+@click.option("--tag", "tags", multiple=True, help="Only runs with this tag (key=value).")
+@click.option("--for", "duration", required=True, help="How long: 90s, 30m, 2h, 1d, 1w.")
+@click.option("--comment", default="", help="Why (shown in the list).")
+@click.option("--by", "created_by", default=lambda: getpass.getuser(), help="Who.")
+@click.pass_obj
+def silences_add(
+    debug: bool,
+    job: str | None,
+    op: str | None,
+    rule: str | None,
+    tags: tuple[str, ...],
+    duration: str,
+    comment: str,
+    created_by: str,
+) -> None:
+    settings = _guard(debug, BusSettings)
+    tag_map = dict(map(_key_value, tags))
+    silence = _guard(
+        debug,
+        lambda: new_silence(
+            duration=parse_duration(duration),
+            job=job,
+            op=op,
+            rule=rule,
+            tags=tag_map,
+            created_by=created_by,
+            comment=comment,
+        ),
+    )
+    _guard(debug, lambda: with_silences(settings, lambda store: store.add(silence)))
+    click.echo(f"silence {silence.id} added: {silence.describe()} until {silence.ends_at:%c %Z}")
+
+
+@silences.command("list", help=HELP_SILENCES_LIST)
+@click.option("--json", "as_json", is_flag=True, help=HELP_JSON)
+@click.pass_obj
+def silences_list(debug: bool, as_json: bool) -> None:
+    settings = _guard(debug, BusSettings)
+    listed = _guard(debug, lambda: with_silences(settings, lambda store: store.list()))
+    if as_json:
+        for silence, hits in listed:
+            click.echo(json.dumps({**silence.model_dump(mode="json"), "suppressed": hits}))
+        return
+    table = Table("id", "matches", "ends", "suppressed", "by", "comment", title="Silences")
+    for silence, hits in listed:
+        ends = f"{silence.ends_at:%Y-%m-%d %H:%M:%S %Z}"
+        table.add_row(
+            silence.id, silence.describe(), ends, str(hits), silence.created_by, silence.comment
+        )
+    Console().print(table)
+
+
+@silences.command("remove", help=HELP_SILENCES_REMOVE)
+@click.argument("silence_id")
+@click.pass_obj
+def silences_remove(debug: bool, silence_id: str) -> None:
+    settings = _guard(debug, BusSettings)
+    _guard(debug, lambda: with_silences(settings, lambda store: store.remove(silence_id)))
+    click.echo(f"silence {silence_id} removed")
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise click.BadParameter(
+            f"tag {text!r} is not key=value: got {text!r}. Use --tag team=data."
+        )
+    return key, value
 
 
 def _no_events(run_id: str) -> None:
