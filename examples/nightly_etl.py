@@ -8,6 +8,9 @@ worker's environment the alerts go to Slack; otherwise they are printed.
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from engine import job, op
 from notifiers import SlackResource, escape_mrkdwn
 from sensors import (
@@ -53,7 +56,24 @@ def nightly_etl() -> None:
     load(transform(extract()))
 
 
-@run_failure_sensor(monitored_jobs=[nightly_etl], required_resource_keys={"slack"})
+def release_warehouse_lock(job_def: Any, run: Any, state: Any) -> None:
+    """Prefect-style ``on_crashed`` hook: clean up what a killed run left behind."""
+    print(f"releasing the warehouse lock held by {run.name} ({state.name}: {state.message})")
+
+
+@op
+def load_warehouse(rows: list[dict[str, float | None]]) -> None:
+    """A long load (the demo kills its process in the middle of it)."""
+    for _ in range(600):
+        time.sleep(0.1)
+
+
+@job(on_crashed=[release_warehouse_lock], tags={"team": "data"})
+def hourly_load() -> None:
+    load_warehouse(extract())
+
+
+@run_failure_sensor(monitored_jobs=[nightly_etl, hourly_load], required_resource_keys={"slack"})
 def report_failed_run(context: RunFailureSensorContext) -> None:
     """One message per failed run, whatever op failed."""
     error = context.failure_event.error
@@ -66,5 +86,7 @@ def report_failed_run(context: RunFailureSensorContext) -> None:
 
 
 defs = Definitions(
-    jobs=[nightly_etl], sensors=[report_failed_run], resources={"slack": SlackResource()}
+    jobs=[nightly_etl, hourly_load],
+    sensors=[report_failed_run],
+    resources={"slack": SlackResource()},
 )

@@ -1,5 +1,8 @@
 """``hookbus demo``: a worker process, a failing job, and the alert it produced, timed.
 
+Scene 2 (``sensors.demo_crash``) SIGKILLs a supervised job in the middle of an op and
+times the crash alert the worker sends anyway.
+
 The demo is self-contained and leaves nothing behind: it uses its own key prefix (deleted
 at the end), starts a private Redis when none answers (stopped at the end), and stops its
 worker process — also on Ctrl-C.
@@ -31,6 +34,7 @@ from bus.redis_server import RedisServer
 from bus.settings import BusSettings
 from engine.job import JobDefinition
 from engine.settings import EngineSettings
+from sensors.demo_crash import run_crash_scene
 from sensors.hooks import HookDefinition
 from sensors.run_status import SensorDefinition
 
@@ -51,7 +55,17 @@ def run_demo(settings: BusSettings, *, env: Mapping[str, str]) -> int:
         try:
             with _worker_process(redis_url, prefix, env) as worker:
                 _wait_for_worker(client, demo_settings, worker)
-                return _run_example(client, demo_settings)
+                code = _run_example(client, demo_settings)
+                run_crash_scene(
+                    client,
+                    demo_settings,
+                    location=DEMO_LOCATION,
+                    root=_project_root(),
+                    env=_child_env(redis_url, prefix, env),
+                    console=console,
+                    timeout_s=DEMO_TIMEOUT_S,
+                )
+                return code
         finally:
             _delete_keys(client, prefix)
             client.close()
@@ -83,14 +97,7 @@ def _worker_process(
     redis_url: str, prefix: str, env: Mapping[str, str]
 ) -> Iterator[subprocess.Popen[str]]:
     root = _project_root()
-    child_env = {
-        **env,
-        "HOOKBUS_REDIS_URL": redis_url,
-        "HOOKBUS_KEY_PREFIX": prefix,
-        "HOOKBUS_CONSUMER_NAME": "demo-worker",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")])),
-        "PYTHONUNBUFFERED": "1",
-    }
+    child_env = {**_child_env(redis_url, prefix, env), "HOOKBUS_CONSUMER_NAME": "demo-worker"}
     console.print(f"Starting a worker process: [bold]hookbus worker {DEMO_LOCATION}[/]")
     worker = subprocess.Popen(
         [sys.executable, "-m", "sensors", "worker", DEMO_LOCATION],
@@ -112,6 +119,18 @@ def _worker_process(
             worker.kill()
             worker.wait()
         echo.join(timeout=2)
+
+
+def _child_env(redis_url: str, prefix: str, env: Mapping[str, str]) -> dict[str, str]:
+    """The environment of the demo's child processes (worker, supervised run)."""
+    root = _project_root()
+    return {
+        **env,
+        "HOOKBUS_REDIS_URL": redis_url,
+        "HOOKBUS_KEY_PREFIX": prefix,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")])),
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def _echo(stream: IO[str] | None) -> None:

@@ -59,6 +59,10 @@ def test_demo_against_a_running_redis_shows_the_alert_and_cleans_its_keys(
     assert f"Using the Redis at {redis_url}" in output
     assert "Op transform failed in job nightly_etl" in output
     assert re.search(r"started in the worker [\d.]+ ms after the op raised", output)
+    # scene 2: SIGKILL in the middle of an op; the supervisor publishes, the worker alerts
+    assert re.search(r"crash published by the supervisor [\d.]+ ms after the kill", output)
+    assert "was killed by SIGKILL" in output
+    assert re.search(r"on_crashed hook release_warehouse_lock started [\d.]+ ms", output)
     assert redis_client.keys("*hookbus-demo-*") == []
 
 
