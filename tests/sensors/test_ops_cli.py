@@ -162,8 +162,13 @@ def test_runs_list_shows_an_active_run_and_runs_show_its_events(
     )
     runner.start()
     try:
+        # The run is listed from its first (pending) event; wait until its op runs.
         active = wait_until(
-            lambda: json.loads(invoke(cli, "runs", "list", "--json").output),
+            lambda: [
+                run
+                for run in json.loads(invoke(cli, "runs", "list", "--json").output)
+                if run["running_ops"]
+            ],
             what="the run to appear in runs list",
         )
     finally:
