@@ -167,8 +167,17 @@ class Publisher:
     def _spool_backlog(self) -> None:
         if self._spool is None:
             return
-        for stream, payload, durable in list(self._backlog)[self._spool.lines :]:
-            self._spool.append(stream, payload, fsync=durable)
+        try:
+            for stream, payload, durable in list(self._backlog)[self._spool.lines :]:
+                self._spool.append(stream, payload, fsync=durable)
+        except OSError as exc:
+            # A full or read-only disk must not fail the pipeline either: the events stay
+            # in memory and go out if Redis answers before this process ends.
+            logger.error(
+                "spool write failed path=%s (%s); events kept in memory only",
+                self._spool.path,
+                exc,
+            )
 
     def _ensure_hooks_group(self, stream: str) -> None:
         # The hooks group is created with the stream, at "$", so that an event published

@@ -10,6 +10,7 @@ from pathlib import Path
 import redis
 
 from bus.connection import connect
+from bus.errors import BusUnavailableError
 from bus.spool import flush_spool
 from engine.errors import DefinitionError
 from engine.job import JobDefinition
@@ -89,11 +90,17 @@ def flush_spool_dir(settings: EngineSettings) -> int:
     """``hookbus spool flush``: publish the spool files of runs that have ended.
 
     Raises:
-        redis.RedisError: Redis did not answer.
+        BusUnavailableError: Redis did not answer (the files stay for the next flush).
     """
     client = connect(settings)
     try:
         return flush_spool(client, settings.spool_dir)
+    except redis.RedisError as exc:
+        raise BusUnavailableError(
+            f"spool {str(settings.spool_dir)!r} not flushed: Redis did not answer: got "
+            f"{type(exc).__name__}. Check HOOKBUS_REDIS_URL and run "
+            "hookbus spool flush again; the events stay on disk until then."
+        ) from exc
     finally:
         client.close()
 

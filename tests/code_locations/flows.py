@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
-from engine import OpExecutionContext, ResourceDefinition, job, op
+from engine import OpExecutionContext, ResourceDefinition, RunCancelled, job, op
 from sensors import HookContext, failure_hook, success_hook
 
 #: Attempts per op name, so a flaky op can fail a given number of times.
@@ -115,3 +115,28 @@ def flaky_body() -> str:
     if FLAKY_BODY["calls"] == 1:
         raise RuntimeError("first attempt fails")
     return "done"
+
+
+@job
+def skip_raises() -> None:
+    state = broken(1, return_state=True)
+    downstream(state)
+
+
+RELEASE = threading.Event()
+SEEN: list[str] = []
+
+
+@op
+def wait_for_release() -> None:
+    RELEASE.wait(timeout=20)
+
+
+@job
+def cancellable() -> None:
+    wait_for_release()
+    try:
+        downstream(1)
+    except RunCancelled as exc:
+        SEEN.append(str(exc))
+        raise

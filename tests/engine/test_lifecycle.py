@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
 import redis
 
-from bus import Keys, OpEvent, RunEvent
-from engine import EngineSettings, State
+from bus import Keys, OpEvent, RunEvent, RunState
+from engine import EngineSettings, RunResult, State, UpstreamFailedError, cancel_run
+from engine.outputs import summarise_output
 from tests.code_locations import flows
 from tests.conftest import TEST_PREFIX
+from tests.processes import wait_until
 from tests.streams import read_events
 
 KEYS = Keys(prefix=TEST_PREFIX)
@@ -141,3 +144,65 @@ def test_return_state_gives_the_final_state_instead_of_raising(
     assert (state.name, state.is_failed()) == ("Failed", True)
     with pytest.raises(ValueError, match="cannot use 7"):
         state.result()
+
+
+def test_an_op_whose_input_failed_is_skipped_and_raises_upstream_failed(
+    engine_settings: EngineSettings,
+) -> None:
+    result = flows.skip_raises.execute_in_process(raise_on_error=False, settings=engine_settings)
+
+    assert result.ops["downstream"].state == "skipped"
+    assert isinstance(result.exception, UpstreamFailedError)
+    with pytest.raises(
+        UpstreamFailedError,
+        match=r"op 'downstream' was skipped: its input from op 'broken' ended failed",
+    ):
+        raise result.exception
+
+
+def test_cancel_run_from_python_stops_the_run_at_the_next_op(
+    engine_settings: EngineSettings, redis_client: redis.Redis
+) -> None:
+    settings = engine_settings.model_copy(update={"heartbeat_interval_s": 0.05})
+    flows.RELEASE.clear()
+    flows.SEEN.clear()
+    results: list[RunResult] = []
+    runner = threading.Thread(
+        target=lambda: results.append(
+            flows.cancellable.execute_in_process(
+                settings=settings, run_id="to-cancel", raise_on_error=False
+            )
+        )
+    )
+    runner.start()
+    try:
+        wait_until(
+            lambda: redis_client.zscore(KEYS.runs_alive(0), "to-cancel"), what="the run to start"
+        )
+        assert cancel_run("to-cancel", settings=settings, reason="no longer needed") is True
+        wait_until(
+            lambda: any(e.to_state == "cancelling" for e in published(redis_client, "to-cancel")),
+            what="cancelling",
+        )
+    finally:
+        flows.RELEASE.set()
+        runner.join(timeout=20)
+
+    assert results[0].state is RunState.CANCELLED
+    assert flows.SEEN == ["skipped: the run was asked to stop"]
+    events = published(redis_client, "to-cancel")
+    cancelling = next(e for e in events if e.to_state == "cancelling")
+    assert cancelling.message == "no longer needed"
+    assert transitions(events)[-3:] == [
+        ("wait_for_release", "running", "completed", 1),
+        ("downstream", None, "skipped", 1),
+        ("run", "cancelling", "cancelled", 1),
+    ]
+    assert cancel_run("to-cancel", settings=settings) is False  # over: nothing to cancel
+
+
+def test_outputs_that_are_not_small_json_are_summarised() -> None:
+    assert summarise_output({"rows": 3}) == {"rows": 3}
+    assert summarise_output(object) == {"type": "type", "repr": "<class 'object'>"}
+    big = summarise_output("x" * 5_000)
+    assert big == {"type": "str", "repr": "'" + "x" * 199 + "…"}

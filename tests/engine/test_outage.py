@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from bus import Keys, OpEvent, RunEvent
+from bus import BusUnavailableError, Keys, OpEvent, RunEvent
 from bus.redis_server import RedisServer
 from engine import EngineSettings
 from engine.launch import flush_spool_dir
@@ -105,3 +105,15 @@ def test_events_left_in_the_spool_are_published_by_hookbus_spool_flush(
     assert not spooled.exists()
     work_off(server)
     assert outage.CALLS == [("op_done", "during")]
+
+
+def test_spool_flush_without_redis_says_so_and_keeps_the_files(
+    server: RedisServer, tmp_path: Path
+) -> None:
+    settings = settings_for(server, tmp_path)
+    server.stop()
+    outage.offline.execute_in_process(settings=settings)
+
+    with pytest.raises(BusUnavailableError, match=r"not flushed: Redis did not answer: got "):
+        flush_spool_dir(settings)
+    assert len(list((tmp_path / "spool").glob("*.jsonl"))) == 1
