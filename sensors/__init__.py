@@ -11,6 +11,7 @@ from sensors.errors import (
     CodeLocationError,
     HookExecutionError,
     HookNotFoundError,
+    SensorNotFoundError,
     SensorsError,
 )
 from sensors.hooks import HookDefinition, failure_hook, success_hook
@@ -41,6 +42,7 @@ __all__ = [
     "RunFailureSensorContext",
     "RunStatusSensorContext",
     "SensorDefinition",
+    "SensorNotFoundError",
     "SensorsError",
     "State",
     "Worker",

@@ -39,6 +39,13 @@ from engine.cancel import cancel_run
 from engine.launch import flush_spool_dir, run_job, run_supervised
 from engine.settings import EngineSettings
 from notifiers.silences import new_silence, parse_duration, with_silences
+from sensors.control import (
+    parse_since,
+    replay_sensor,
+    sensor_states,
+    start_sensor,
+    stop_sensor,
+)
 from sensors.demo import run_demo
 from sensors.health import worker_alive_on_host
 from sensors.logs import configure_logging
@@ -72,6 +79,12 @@ HELP_LOG = "Log as text lines (default) or as JSON objects, one per line."
 HELP_CONFIG = "Run config YAML (ops: {<op>: {config: ...}}, resources: {<key>: {config: ...}})."
 HELP_IN_PROCESS = "Run the job in this process, unsupervised (what the supervised child runs)."
 HELP_RUNS = "Act on runs."
+HELP_SENSORS = "List, stop, start and replay sensors (each is its own consumer group)."
+HELP_SENSORS_LIST = "List sensors with their state, lag and pending entries."
+HELP_SENSORS_STOP = "Stop sensor NAME on every worker; its position is kept."
+HELP_SENSORS_START = "Start sensor NAME again, from now (events while stopped are skipped)."
+HELP_SENSORS_RESUME = "Continue from where it stopped instead of from now."
+HELP_SENSORS_REPLAY = "Deliver the events of the last --since (e.g. 2h) to sensor NAME again."
 HELP_CANCEL = "Ask run RUN_ID to stop: cancelling now, cancelled at its next op boundary."
 HELP_SPOOL = "The local spool of events that waited for Redis."
 HELP_SPOOL_FLUSH = "Publish the spooled events of runs that have ended (HOOKBUS_SPOOL_DIR)."
@@ -186,6 +199,57 @@ def runs_cancel(debug: bool, run_id: str, reason: str) -> None:
     alive = _guard(debug, lambda: cancel_run(run_id, settings=settings, reason=reason))
     click.echo(f"cancel requested for run {run_id}" + ("" if alive else " (not running now)"))
     sys.exit(0 if alive else 1)
+
+
+@main.group("sensors", help=HELP_SENSORS)
+def sensors_group() -> None:
+    pass
+
+
+@sensors_group.command("list", help=HELP_SENSORS_LIST)
+@click.pass_obj
+def sensors_list(debug: bool) -> None:
+    settings = _guard(debug, BusSettings)
+    states = _guard(debug, lambda: sensor_states(connect(settings), settings.keys))
+    table = Table("sensor", "state", "lag", "pending", title="Sensors")
+    for state in states:
+        lag = "?" if state.lag is None else str(state.lag)
+        table.add_row(
+            state.name, "stopped" if state.stopped else "running", lag, str(state.pending)
+        )
+    Console().print(table)
+
+
+@sensors_group.command("stop", help=HELP_SENSORS_STOP)
+@click.argument("name")
+@click.pass_obj
+def sensors_stop(debug: bool, name: str) -> None:
+    settings = _guard(debug, BusSettings)
+    _guard(debug, lambda: stop_sensor(connect(settings), settings.keys, name))
+    click.echo(f"sensor {name} stopped")
+
+
+@sensors_group.command("start", help=HELP_SENSORS_START)
+@click.argument("name")
+@click.option("--resume", is_flag=True, help=HELP_SENSORS_RESUME)
+@click.pass_obj
+def sensors_start(debug: bool, name: str, resume: bool) -> None:
+    settings = _guard(debug, BusSettings)
+    _guard(debug, lambda: start_sensor(connect(settings), settings.keys, name, resume=resume))
+    click.echo(f"sensor {name} started")
+
+
+@sensors_group.command("replay", help=HELP_SENSORS_REPLAY)
+@click.argument("name")
+@click.option("--since", required=True, help="How far back: 90s, 15m, 2h, 7d.")
+@click.pass_obj
+def sensors_replay(debug: bool, name: str, since: str) -> None:
+    settings = _guard(debug, BusSettings)
+    window = _guard(debug, lambda: parse_since(since))
+    start = _guard(
+        debug, lambda: replay_sensor(connect(settings), settings.keys, name, since=window)
+    )
+    click.echo(f"sensor {name} replays from {start}")
 
 
 @main.group(help=HELP_SPOOL)

@@ -5,6 +5,7 @@ HookbusError (bus.errors)
 │   └── CodeLocationError     the code location cannot be loaded or is inconsistent
 └── SensorsError
     ├── HookNotFoundError     an event names a hook the loaded code location lacks
+    ├── SensorNotFoundError   a command names a sensor that has no consumer group
     └── HookExecutionError    user code (hook, sensor, resource) raised; __cause__ is it
 """
 
@@ -42,3 +43,7 @@ class HookExecutionError(SensorsError):
         self.handler = handler
         self.event_id = event_id
         self.attempt = attempt
+
+
+class SensorNotFoundError(SensorsError):
+    """``hookbus sensors stop|start`` names a sensor no worker has ever run."""
