@@ -1,0 +1,66 @@
+"""The benchmark suite's helpers (the suite itself runs in CI: ``python -m bench --quick``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from bench.env import clones, rss_mb, wait_until
+from bench.report import at_least, at_most, figure, render, to_json, to_markdown
+from bench.stats import median, percentile
+
+
+def test_percentile_is_nearest_rank() -> None:
+    samples = [float(value) for value in range(1, 101)]
+    assert percentile(samples, 50) == 50.0
+    assert percentile(samples, 99) == 99.0
+    assert percentile([3.0], 99) == 3.0
+    assert median([1.0, 5.0, 2.0]) == 2.0
+
+
+def test_percentile_of_nothing_is_an_error() -> None:
+    with pytest.raises(ValueError, match=r"percentile 50 of no samples: got \[\]"):
+        percentile([], 50)
+
+
+def test_wait_until_times_out_with_what_it_waited_for() -> None:
+    with pytest.raises(TimeoutError, match="benchmark waited 0.01s for nothing: got None"):
+        wait_until(lambda: None, timeout_s=0.01, what="nothing")
+
+
+def test_clones_get_fresh_event_ids() -> None:
+    payload = b'{"event_id":"' + b"a" * 32 + b'","seq":1}'
+    copies = list(clones(payload, 3))
+    assert len(set(copies)) == 3
+    assert all(len(copy) == len(payload) and b"a" * 32 not in copy for copy in copies)
+
+
+def test_rss_of_this_process() -> None:
+    assert 1 < rss_mb(os.getpid()) < 10_000
+
+
+def test_rss_of_a_process_without_vmrss_is_an_error(tmp_path: Path) -> None:
+    # A kernel thread's status has no VmRSS line.
+    (tmp_path / "2").mkdir()
+    (tmp_path / "2" / "status").write_text("Name:\tkthreadd\nState:\tS (sleeping)\n")
+    with pytest.raises(RuntimeError, match="process 2 has no VmRSS line"):
+        rss_mb(2, proc=tmp_path)
+
+
+def test_figures_know_their_target_and_floor_ratio() -> None:
+    fast = figure("2 Engine", "per op", 0.3, "ms", check=at_most(0.4), floor=("XADD p50", 0.15))
+    slow = figure("4 Worker", "rate", 900.0, "events/s", check=at_least(20_000))
+    missing = figure("5 Crash", "kill", None, "ms", check=at_most(100))
+    assert fast.meets is True
+    assert fast.floor_ratio == pytest.approx(2.0)
+    assert (slow.meets, slow.floor_ratio) == (False, None)
+    assert missing.meets is None
+    console = Console(width=200, record=True)
+    render([fast, slow, missing], title="t", console=console)
+    text = console.export_text()
+    assert "2.00× XADD p50" in text and "n/a" in text
+    assert "| 2 Engine | per op | 0.300 ms |" in to_markdown([fast])
+    assert '"floor_name": "XADD p50"' in to_json([fast])
