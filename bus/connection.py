@@ -7,6 +7,10 @@ import redis.asyncio as aioredis
 
 from bus.settings import BusSettings
 
+#: Connections a worker's asyncio client opens at most (redis-py's default cap); commands
+#: beyond it wait for one to be free.
+ASYNC_POOL_SIZE = 100
+
 
 def connect(settings: BusSettings) -> redis.Redis:
     """A synchronous client (the engine's): raw bytes in and out."""
@@ -19,9 +23,18 @@ def connect(settings: BusSettings) -> redis.Redis:
 
 
 def connect_async(settings: BusSettings) -> aioredis.Redis:
-    """An asyncio client (the worker's). Blocking reads pass their own timeout."""
-    return aioredis.Redis.from_url(
+    """An asyncio client (the worker's). Blocking reads pass their own timeout.
+
+    Its pool *waits* for a free connection (up to ``redis_timeout_s``) instead of failing:
+    a worker handles hundreds of entries at once, and with redis-py's default pool every
+    command past the 100th connection raised ``MaxConnectionsError``, leaving its entry
+    pending until a reclaim (``claim_idle_ms`` later).
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=ASYNC_POOL_SIZE,
+        timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
         health_check_interval=30,
     )
+    return aioredis.Redis.from_pool(pool)
