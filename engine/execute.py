@@ -11,7 +11,7 @@ from bus.connection import connect
 from bus.publisher import Publisher
 from bus.spool import SpoolFile
 from bus.states import RunState
-from engine.config import RunConfig, resolve_run_config
+from engine.config import RunConfig, redact, resolve_run_config
 from engine.errors import RunFailedError
 from engine.outputs import summarise_output
 from engine.result import RunResult
@@ -51,7 +51,7 @@ def execute_job(
         settings=settings,
         run_id=run_id,
         tags=tags,
-        parameters=_parameters(job, args, kwargs),
+        parameters=redact(_parameters(job, args, kwargs), settings.redact_keys),
         config=config,
         env=dict(os.environ) if env is None else env,
     )

@@ -44,6 +44,8 @@ class OpDefinition:
     config_arg: str | None = None
     #: Whether the function's first argument is ``context`` (an ``OpExecutionContext``).
     takes_context: bool = False
+    #: Whether a cancel may interrupt the op while it runs (``engine.interrupt``).
+    interruptible: bool = False
 
     def __call__(self, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
         """Run the op: inside a running job, as an invocation of that run.
@@ -133,6 +135,7 @@ def op(
     retry_delay_seconds: float = 0.0,
     required_resource_keys: Iterable[str] = (),
     config_schema: type[BaseModel] | None = None,
+    interruptible: bool = False,
     on_completion: Iterable[object] | None = None,
     on_failure: Iterable[object] | None = None,
     on_running: Iterable[object] | None = None,
@@ -148,6 +151,7 @@ def op(
     retry_delay_seconds: float = 0.0,
     required_resource_keys: Iterable[str] = (),
     config_schema: type[BaseModel] | None = None,
+    interruptible: bool = False,
     on_completion: Iterable[object] | None = None,
     on_failure: Iterable[object] | None = None,
     on_running: Iterable[object] | None = None,
@@ -161,6 +165,9 @@ def op(
         required_resource_keys: resources the op uses from the job's ``resource_defs``.
         config_schema: a pydantic model for its config (default: the annotation of a
             ``config`` argument, if the function has one).
+        interruptible: a cancel stops it at once (``RunCancelled`` raised inside it, when
+            it runs in the job's main thread), not at the next op boundary. Only for ops
+            that are safe to stop at any line.
         on_completion: Prefect-style hooks ``(op, op_run, state)`` run when it completes.
         on_failure: hooks run when its last attempt fails.
         on_running: hooks run when it starts.
@@ -178,6 +185,7 @@ def op(
             config_schema=config_schema or annotated,
             config_arg=config_arg,
             takes_context=_takes_context(func),
+            interruptible=interruptible,
         )
         return base.with_options(
             on_completion=on_completion, on_failure=on_failure, on_running=on_running

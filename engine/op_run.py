@@ -153,7 +153,13 @@ def _attempts(
         info = info.model_copy(update={"attempt": attempt})
         run.op_transition(info, from_state, OpState.RUNNING, hooks=hooks)
         try:
-            output = _call(run, op, info, args, kwargs)
+            with run.interrupter.armed(op.interruptible):
+                output = _call(run, op, info, args, kwargs)
+        except RunCancelled as exc:
+            run.op_transition(
+                info, OpState.RUNNING, OpState.CANCELLED, hooks=hooks, message=str(exc)
+            )
+            raise
         except Exception as exc:
             error = ErrorInfo.from_exception(exc)
             message = f"{error.type}: {error.message}"

@@ -30,6 +30,7 @@ from bus.types import ResourceFactory, ResourceInitContext
 from engine.config import ResolvedConfig
 from engine.errors import RunCancelled
 from engine.heartbeat import Heartbeat
+from engine.interrupt import Interrupter
 from engine.result import OpResult, RunResult
 from engine.run_context import enter_run, leave_run
 from engine.settings import EngineSettings
@@ -90,6 +91,7 @@ class Run:
         self._step_counts: Counter[str] = Counter()
         self._running: dict[str, RunningOp] = {}
         self._cancel = threading.Event()
+        self.interrupter = Interrupter()
         self._futures: list[Future[Any]] = []
         self._executor: ThreadPoolExecutor | None = None
         self.ops: dict[str, OpResult] = {}
@@ -130,12 +132,14 @@ class Run:
             self.publisher.close()
 
     def request_cancel(self, reason: str = "cancel requested") -> None:
-        """Ask the run to stop at the next op boundary; publishes ``cancelling`` once."""
+        """Ask the run to stop at the next op boundary (at once inside an interruptible
+        op); publishes ``cancelling`` once."""
         with self._lock:
             if self._cancel.is_set() or self.state.is_terminal:
                 return
             self._cancel.set()
             self.transition(RunState.CANCELLING, message=reason)
+        self.interrupter.interrupt()
 
     @property
     def cancel_requested(self) -> bool:

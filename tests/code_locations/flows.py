@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
@@ -140,3 +141,14 @@ def cancellable() -> None:
     except RunCancelled as exc:
         SEEN.append(str(exc))
         raise
+
+
+@op(interruptible=True)
+def long_sleep() -> None:
+    time.sleep(20)
+
+
+@job
+def interruptible_job() -> None:
+    long_sleep()
+    downstream(1)

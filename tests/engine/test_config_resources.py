@@ -19,7 +19,7 @@ from engine import (
     op,
     resource,
 )
-from tests.code_locations import flows
+from tests.code_locations import flows, seeds_dagster
 from tests.conftest import TEST_PREFIX
 from tests.streams import read_events, read_stream
 
@@ -142,13 +142,7 @@ def test_a_missing_resource_is_a_definition_error() -> None:
             whoami()
 
     with pytest.raises(DefinitionError, match=r"hook 'needs_slack' in job 'hooked'"):
-        job(name="hooked", hooks={flows_needs_slack()})(flows.retries_skip_failure.fn)
-
-
-def flows_needs_slack() -> object:
-    from tests.code_locations import seeds_dagster
-
-    return seeds_dagster.needs_slack
+        job(name="hooked", hooks={seeds_dagster.needs_slack})(flows.retries_skip_failure.fn)
 
 
 def test_one_graph_becomes_a_dev_and_a_prod_job(engine_settings: EngineSettings) -> None:
@@ -177,3 +171,16 @@ def test_negative_retries_are_refused() -> None:
 
         @op(retries=-1)
         def f() -> None: ...
+
+
+def test_job_parameters_with_secret_names_are_redacted_in_events(
+    engine_settings: EngineSettings, redis_client: redis.Redis
+) -> None:
+    @job
+    def with_params(table: str, db_password: str = "hunter2") -> str:
+        return table
+
+    result = with_params.execute_in_process("orders", settings=engine_settings)
+
+    [first, *_] = read_events(redis_client, KEYS.stream_for_run(result.run_id))
+    assert first.run.parameters == {"table": "orders", "db_password": "[redacted]"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -206,3 +207,35 @@ def test_outputs_that_are_not_small_json_are_summarised() -> None:
     assert summarise_output(object) == {"type": "type", "repr": "<class 'object'>"}
     big = summarise_output("x" * 5_000)
     assert big == {"type": "str", "repr": "'" + "x" * 199 + "…"}
+
+
+def test_a_cancel_interrupts_an_interruptible_op_at_once(
+    engine_settings: EngineSettings, redis_client: redis.Redis
+) -> None:
+    settings = engine_settings.model_copy(update={"heartbeat_interval_s": 0.05})
+
+    def cancel_when_running() -> None:
+        wait_until(
+            lambda: any(
+                isinstance(e, OpEvent) and e.to_state == "running"
+                for e in published(redis_client, "interrupted")
+            ),
+            what="the op to run",
+        )
+        cancel_run("interrupted", settings=settings)
+
+    canceller = threading.Thread(target=cancel_when_running)
+    canceller.start()
+    started = time.monotonic()
+    result = flows.interruptible_job.execute_in_process(
+        settings=settings, run_id="interrupted", raise_on_error=False
+    )
+    canceller.join(timeout=10)
+
+    assert time.monotonic() - started < 10  # not the op's 20 s
+    assert result.state is RunState.CANCELLED
+    assert transitions(published(redis_client, "interrupted"))[-3:] == [
+        ("run", "running", "cancelling", 1),
+        ("long_sleep", "running", "cancelled", 1),
+        ("run", "cancelling", "cancelled", 1),
+    ]
