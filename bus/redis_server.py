@@ -88,7 +88,8 @@ class RedisServer:
 
     def start(self, *, timeout_s: float = 10.0) -> RedisServer:
         """Start the server and wait until it answers PING."""
-        self._dir = self._dir or Path(tempfile.mkdtemp(prefix="hookbus-redis-"))
+        # The port in the name tells whose directory it is (several may exist at once).
+        self._dir = self._dir or Path(tempfile.mkdtemp(prefix=f"hookbus-redis-{self.port}-"))
         self._dir.mkdir(parents=True, exist_ok=True)
         self._process = subprocess.Popen(
             [

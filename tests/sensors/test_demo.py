@@ -45,8 +45,10 @@ def processes_mentioning(text: str, *, session: int | None = None) -> list[int]:
     return found
 
 
-def private_redis_dirs() -> set[str]:
-    return {name for name in os.listdir(tempfile.gettempdir()) if name.startswith("hookbus-redis-")}
+def private_redis_dirs(port: str) -> set[str]:
+    """The temporary directories of the private redis-server on ``port`` (others run too)."""
+    prefix = f"hookbus-redis-{port}-"
+    return {name for name in os.listdir(tempfile.gettempdir()) if name.startswith(prefix)}
 
 
 def test_demo_against_a_running_redis_shows_the_alert_and_cleans_its_keys(
@@ -67,7 +69,6 @@ def test_demo_against_a_running_redis_shows_the_alert_and_cleans_its_keys(
 
 
 def test_demo_without_redis_starts_a_private_one_and_removes_it() -> None:
-    before = private_redis_dirs()
     process = demo({"HOOKBUS_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
     output, _ = process.communicate(timeout=60)
 
@@ -75,11 +76,10 @@ def test_demo_without_redis_starts_a_private_one_and_removes_it() -> None:
     port = re.search(r"started a private one \(.*\) on port (\d+)", output)
     assert port, output
     assert processes_mentioning(f"--port {port.group(1)}") == []
-    assert private_redis_dirs() == before
+    assert private_redis_dirs(port.group(1)) == set()
 
 
 def test_ctrl_c_during_the_demo_leaves_no_process_or_directory_behind() -> None:
-    before = private_redis_dirs()
     process = demo(
         {"HOOKBUS_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}, start_new_session=True
     )
@@ -102,4 +102,4 @@ def test_ctrl_c_during_the_demo_leaves_no_process_or_directory_behind() -> None:
         timeout_s=10,
         what="the demo's redis-server and worker to be gone",
     )
-    assert private_redis_dirs() == before
+    assert private_redis_dirs(port.group(1)) == set()
