@@ -20,6 +20,7 @@ from sensors.run_status import (
     RunFailureSensorContext,
     RunStatusSensorContext,
     SensorDefinition,
+    build_run_status_sensor_context,
     run_failure_sensor,
     run_status_sensor,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "Worker",
     "WorkerSettings",
     "build_hook_context",
+    "build_run_status_sensor_context",
     "failure_hook",
     "run_failure_sensor",
     "run_status_sensor",

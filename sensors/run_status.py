@@ -38,6 +38,16 @@ class RunStatusSensorContext:
     def run_status(self) -> RunState:
         return self.event.to_state
 
+    def for_run_failure(self) -> RunFailureSensorContext:
+        """This context as a ``RunFailureSensorContext`` (as Dagster's, for tests)."""
+        return RunFailureSensorContext(
+            sensor_name=self.sensor_name,
+            run=self.run,
+            event=self.event,
+            resources=self.resources,
+            log=self.log,
+        )
+
     def __repr__(self) -> str:
         return (
             f"<{type(self).__name__} sensor={self.sensor_name!r} run_id={self.run.run_id!r} "
@@ -186,3 +196,39 @@ def run_status_sensor(
         )
 
     return decorate
+
+
+def build_run_status_sensor_context(
+    *,
+    sensor_name: str = "test_sensor",
+    run_status: RunState = RunState.FAILED,
+    job_name: str = "test_job",
+    run_id: str = "test-run",
+    error: BaseException | None = None,
+    tags: Mapping[str, str] | None = None,
+    resources: Mapping[str, Any] | None = None,
+) -> RunStatusSensorContext:
+    """A ``RunStatusSensorContext`` for unit-testing a sensor without a worker or Redis.
+
+    Call ``.for_run_failure()`` on it for a run failure sensor.
+
+    Example:
+        ``report(build_run_status_sensor_context(error=ValueError("x")).for_run_failure())``
+    """
+    run = RunInfo(
+        run_id=run_id, run_name=f"{job_name}-{run_id}", job_name=job_name, tags=dict(tags or {})
+    )
+    event = RunEvent(
+        seq=1,
+        run=run,
+        from_state=RunState.RUNNING,
+        to_state=run_status,
+        error=None if error is None else ErrorInfo.from_exception(error),
+    )
+    return RunStatusSensorContext(
+        sensor_name=sensor_name,
+        run=run,
+        event=event,
+        resources=SimpleNamespace(**(resources or {})),
+        log=logging.getLogger(f"hookbus.sensors.{sensor_name}"),
+    )
