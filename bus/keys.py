@@ -174,3 +174,8 @@ class Keys:
         """A record of every alert noise control held back (silenced, duplicate, grouped,
         rate-limited) with the rule, destination and event. Capped at ~10,000 entries."""
         return f"{self.prefix}:notify:suppressed"
+
+    def check_fired(self, check: str, subject: str) -> str:
+        """Set when time-based check ``check`` fires for ``subject`` (a run or a job), so it
+        fires once per occurrence. TTL: the check's window (it may fire again after)."""
+        return f"{self.prefix}:check:{check}:{subject}"

@@ -5,6 +5,14 @@ a code location module; ``hookbus worker MODULE`` (``sensors.runner.run_worker``
 (``CodeLocation.load``) and runs them for every matching event.
 """
 
+from sensors.checks import (
+    CheckContext,
+    CheckDefinition,
+    CheckKind,
+    failure_count_check,
+    job_freshness_check,
+    run_stuck_check,
+)
 from sensors.context import HookContext, OpException, build_hook_context
 from sensors.definitions import Definitions
 from sensors.errors import (
@@ -30,6 +38,9 @@ from sensors.state_args import JobRun, OpRun, State
 from sensors.worker import Worker
 
 __all__ = [
+    "CheckContext",
+    "CheckDefinition",
+    "CheckKind",
     "CodeLocation",
     "CodeLocationError",
     "Definitions",
@@ -50,9 +61,12 @@ __all__ = [
     "WorkerSettings",
     "build_hook_context",
     "build_run_status_sensor_context",
+    "failure_count_check",
     "failure_hook",
+    "job_freshness_check",
     "run_failure_sensor",
     "run_status_sensor",
+    "run_stuck_check",
     "run_worker",
     "success_hook",
 ]

@@ -73,7 +73,7 @@ class Dispatcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._timeout_s = timeout_s
         self._executor = executor
-        self._retry = retry
+        self.retry = retry
         self._reconnect = reconnect
         self.succeeded = 0
         self.retried = 0
@@ -113,7 +113,7 @@ class Dispatcher:
                     await self._call(event, handler, attempt=attempt)
                 return
             except (HookExecutionError, CodeLocationError) as exc:
-                delay_s = self._retry.delay_s(attempt) if _retryable(exc) else None
+                delay_s = self.retry.delay_s(attempt) if _retryable(exc) else None
                 if delay_s is None:
                     await self._give_up(event, handler, exc, attempt, stream, entry_id)
                     return

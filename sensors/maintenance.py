@@ -3,6 +3,7 @@
 - ``crash-detection``: runs whose heartbeat deadline passed are published as crashed
   (``sensors.crash_detection.publish_lost_runs``), so ``on_crashed`` hooks and failure
   sensors fire after the job's whole machine is gone.
+- ``time-checks``: the code location's time-based checks (``sensors.checks``).
 - ``retention``: event streams trimmed by age and size without passing any consumer
   group (``bus.retention``), dead letters by age.
 """
@@ -15,6 +16,7 @@ import time
 import redis.asyncio as aioredis
 
 from bus.retention import trim_by_age, trim_events
+from sensors.check_runner import CheckRunner
 from sensors.crash_detection import publish_lost_runs
 from sensors.schedule import PeriodicJob
 from sensors.settings import WorkerSettings
@@ -22,8 +24,10 @@ from sensors.settings import WorkerSettings
 logger = logging.getLogger(__name__)
 
 
-def maintenance_jobs(client: aioredis.Redis, settings: WorkerSettings) -> list[PeriodicJob]:
-    """The periodic jobs of a worker with ``settings``."""
+def maintenance_jobs(
+    client: aioredis.Redis, settings: WorkerSettings, *, checks: CheckRunner | None = None
+) -> list[PeriodicJob]:
+    """The periodic jobs of a worker with ``settings`` (and its time-based checks)."""
 
     async def detect_crashes() -> None:
         await publish_lost_runs(client, settings.keys, consumer=settings.consumer_name)
@@ -31,10 +35,13 @@ def maintenance_jobs(client: aioredis.Redis, settings: WorkerSettings) -> list[P
     async def retention() -> None:
         await trim_streams(client, settings)
 
-    return [
+    jobs = [
         PeriodicJob("crash-detection", detect_crashes, settings.crash_check_interval_s),
         PeriodicJob("retention", retention, settings.retention_interval_s),
     ]
+    if checks is not None and checks.checks:
+        jobs.append(PeriodicJob("time-checks", checks.run_once, settings.check_interval_s))
+    return jobs
 
 
 async def trim_streams(client: aioredis.Redis, settings: WorkerSettings) -> int:

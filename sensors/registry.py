@@ -24,6 +24,7 @@ from bus.refs import callable_ref
 from engine.job import JobDefinition
 from engine.op import OpDefinition
 from notifiers.rules import NotificationRule
+from sensors.checks import CheckDefinition
 from sensors.definitions import Definitions
 from sensors.errors import CodeLocationError, HookNotFoundError
 from sensors.hooks import HookDefinition
@@ -42,6 +43,7 @@ class CodeLocation:
     hooks: Mapping[str, object] = field(default_factory=dict)
     sensors: Mapping[str, SensorDefinition] = field(default_factory=dict)
     resources: Mapping[str, object] = field(default_factory=dict)
+    checks: Mapping[str, CheckDefinition] = field(default_factory=dict)
     #: Notification rules by name (``notifiers.NotificationRule``), each its own group.
     rules: Mapping[str, NotificationRule] = field(default_factory=dict)
 
@@ -84,6 +86,7 @@ class CodeLocation:
             sensors=_index_sensors(module.__name__, objects),
             resources={key: value for defs in definitions for key, value in defs.resources.items()},
             rules=_index_rules(module.__name__, objects),
+            checks={obj.name: obj for obj in objects if isinstance(obj, CheckDefinition)},
         )
 
     def hook(self, ref: str) -> object:

@@ -64,6 +64,9 @@ class WorkerSettings(NotifierSettings):
     crash_check_interval_s: float = Field(default=2.0, gt=0)
     #: Serve Prometheus metrics on this port (``/metrics``); unset: no metrics server.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    #: How often time-based checks (stuck runs, freshness, failure counts) are evaluated,
+    #: in seconds.
+    check_interval_s: float = Field(default=30.0, gt=0)
     #: How often event and dead-letter streams are trimmed, in seconds.
     retention_interval_s: float = Field(default=60.0, gt=0)
     #: Events older than this are trimmed, unless a consumer group still needs them, in

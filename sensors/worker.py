@@ -33,6 +33,7 @@ from bus.keys import HOOKS_GROUP
 from bus.ledger import Ledger
 from notifiers.alerting import Alerting
 from notifiers.rules import NotificationRule
+from sensors.check_runner import CheckRunner
 from sensors.dispatch import Dispatcher
 from sensors.handlers import Handler, MissingHook, hook_handlers, sensor_handler
 from sensors.maintenance import maintenance_jobs
@@ -102,11 +103,19 @@ class Worker:
             + [self._sensor_subscription(sensor) for sensor in location.sensors.values()]
             + [self._rule_subscription(rule) for rule in location.rules.values()]
         )
+        self.checks = CheckRunner(
+            self._client,
+            keys=self._keys,
+            checks=list(location.checks.values()),
+            retry=self.dispatcher.retry,
+            timeout_s=settings.handler_timeout_s,
+            executor=self._executor,
+        )
         self.periodic = Periodic(
             self._client,
             keys=self._keys,
             owner=settings.consumer_name,
-            jobs=maintenance_jobs(self._client, settings),
+            jobs=maintenance_jobs(self._client, settings, checks=self.checks),
         )
         self._stopping = asyncio.Event()
         self._capacity = asyncio.Semaphore(settings.max_in_flight)
