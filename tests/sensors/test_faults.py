@@ -53,6 +53,11 @@ def run_counted(settings: EngineSettings, times: int) -> list[str]:
     ]
 
 
+def recorded(client: redis.Redis) -> int:
+    pattern = KEYS.handled("*", "hook:tests.code_locations.faults:count_hook")
+    return sum(1 for _ in client.scan_iter(match=pattern))
+
+
 def all_counted(client: redis.Redis, run_ids: list[str]) -> bool:
     return all(counts(client, run_ids))
 
@@ -144,6 +149,9 @@ def test_a_restarted_worker_repeats_nothing(
     with start() as first:  # type: ignore[attr-defined]
         before = run_counted(engine_settings, 5)
         wait_until(lambda: all_counted(redis_client, before), what="the first runs")
+        # Kill only once the successes are recorded (acks may still be missing): a kill
+        # between a hook's side effect and its record is the one documented window.
+        wait_until(lambda: recorded(redis_client) == 5, what="the ledger records")
         first.send_signal(signal.SIGKILL)
         first.wait()
     with start():  # type: ignore[attr-defined]
