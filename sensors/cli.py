@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import partial
 from itertools import chain
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 import redis
@@ -53,6 +53,7 @@ from sensors.registry import CodeLocation
 from sensors.runner import run_watcher, run_worker
 from sensors.settings import HealthThresholds, WatchSettings, WorkerSettings
 from sensors.status import active_runs_table, find_problems, render_status
+from sensors.supervisor import supervise_workers
 from sensors.tail import EventFilter, follow_events, format_event, recent_events
 
 HELP_MAIN = "hookbus: hooks, sensors and alerts for data pipelines, over Redis Streams."
@@ -79,6 +80,8 @@ HELP_LOG = "Log as text lines (default) or as JSON objects, one per line."
 HELP_CONFIG = "Run config YAML (ops: {<op>: {config: ...}}, resources: {<key>: {config: ...}})."
 HELP_IN_PROCESS = "Run the job in this process, unsupervised (what the supervised child runs)."
 HELP_RUNS = "Act on runs."
+HELP_CONCURRENCY = "Handlers running at once per worker process (HOOKBUS_CONCURRENCY)."
+HELP_PROCESSES = "Run P worker processes under a supervisor that restarts them (default 1)."
 HELP_SENSORS = "List, stop, start and replay sensors (each is its own consumer group)."
 HELP_SENSORS_LIST = "List sensors with their state, lag and pending entries."
 HELP_SENSORS_STOP = "Stop sensor NAME on every worker; its position is kept."
@@ -111,10 +114,21 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
 @click.option("--check", is_flag=True, help=HELP_CHECK)
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", help=HELP_LOG)
+@click.option("--concurrency", type=click.IntRange(min=1), help=HELP_CONCURRENCY)
+@click.option("--processes", type=click.IntRange(min=1), default=1, help=HELP_PROCESSES)
 @click.pass_obj
-def worker(debug: bool, module: str, verbose: bool, check: bool, log_format: str) -> None:
+def worker(
+    debug: bool,
+    module: str,
+    verbose: bool,
+    check: bool,
+    log_format: str,
+    concurrency: int | None,
+    processes: int,
+) -> None:
     configure_logging(verbose=verbose, json=log_format == "json")
-    settings = _guard(debug, WorkerSettings)
+    overrides: dict[str, Any] = {} if concurrency is None else {"concurrency": concurrency}
+    settings = _guard(debug, lambda: WorkerSettings(**overrides))
     if check:
         sys.exit(
             0
@@ -122,6 +136,9 @@ def worker(debug: bool, module: str, verbose: bool, check: bool, log_format: str
             else 1
         )
     location = _guard(debug, lambda: CodeLocation.load(module))
+    if processes > 1:
+        flags = ["--log-format", log_format] + (["-v"] if verbose else [])
+        sys.exit(supervise_workers(module, settings, processes=processes, flags=flags))
     run_worker(location, settings, env=dict(os.environ))
 
 

@@ -13,10 +13,18 @@ import logging
 from collections.abc import Callable
 
 import redis
+import redis.asyncio as aioredis
 
 from bus.consumer import Consumer, Delivery
 from bus.events import OpEvent, RunEvent
-from sensors.handlers import Handler, MissingHook
+from bus.keys import HOOKS_GROUP
+from notifiers.alerting import Alerting
+from notifiers.rules import NotificationRule
+from sensors.handlers import Handler, MissingHook, hook_handlers, sensor_handler
+from sensors.notifications import rule_handlers
+from sensors.registry import CodeLocation
+from sensors.run_status import SensorDefinition
+from sensors.settings import WorkerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -148,3 +156,42 @@ class Subscription:
                 len(fresh),
             )
         return fresh
+
+
+def subscriptions_for(
+    location: CodeLocation,
+    client: aioredis.Redis,
+    *,
+    settings: WorkerSettings,
+    alerting: Alerting,
+) -> list[Subscription]:
+    """One subscription for the hooks, one per sensor, one per notification rule."""
+    keys = settings.keys
+
+    def consumer(group: str) -> Consumer:
+        return Consumer(
+            client, streams=keys.all_event_streams(), group=group, consumer=settings.consumer_name
+        )
+
+    def sensor_subscription(sensor: SensorDefinition) -> Subscription:
+        def select(event: RunEvent | OpEvent) -> tuple[list[Handler], list[MissingHook]]:
+            if isinstance(event, RunEvent) and sensor.matches(event):
+                return [sensor_handler(sensor, event)], []
+            return [], []
+
+        return Subscription(consumer(keys.sensor_group(sensor.name)), select, sensor=sensor.name)
+
+    def rule_subscription(rule: NotificationRule) -> Subscription:
+        return Subscription(
+            consumer(keys.rule_group(rule.name)),
+            lambda event: (rule_handlers(alerting, rule, event), []),
+        )
+
+    hooks = Subscription(
+        consumer(HOOKS_GROUP), lambda event: hook_handlers(event, location), reports_poison=True
+    )
+    return (
+        [hooks]
+        + [sensor_subscription(sensor) for sensor in location.sensors.values()]
+        + [rule_subscription(rule) for rule in location.rules.values()]
+    )

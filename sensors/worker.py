@@ -25,26 +25,21 @@ import redis.asyncio as aioredis
 
 from bus.backoff import Backoff
 from bus.connection import connect_async
-from bus.consumer import Consumer, Delivery
+from bus.consumer import Delivery
 from bus.deadletter import DeadLetters
 from bus.errors import EventValidationError
 from bus.events import OpEvent, RunEvent, decode_event
-from bus.keys import HOOKS_GROUP
 from bus.ledger import Ledger
 from notifiers.alerting import Alerting
-from notifiers.rules import NotificationRule
 from sensors.check_runner import CheckRunner
 from sensors.dispatch import Dispatcher
-from sensors.handlers import Handler, MissingHook, hook_handlers, sensor_handler
 from sensors.maintenance import maintenance_jobs
 from sensors.metrics import DEAD_LETTERS, EVENTS_CONSUMED
-from sensors.notifications import rule_handlers
 from sensors.registry import CodeLocation
 from sensors.resources import ResourceBuilder
-from sensors.run_status import SensorDefinition
 from sensors.schedule import Periodic
 from sensors.settings import WorkerSettings
-from sensors.subscription import Subscription
+from sensors.subscription import Subscription, subscriptions_for
 
 logger = logging.getLogger(__name__)
 
@@ -98,10 +93,8 @@ class Worker:
             reconnect=self._reconnect,
         )
         self.alerting = Alerting(self._client, keys=self._keys, settings=settings, env=env or {})
-        self.subscriptions = (
-            [self._hooks_subscription()]
-            + [self._sensor_subscription(sensor) for sensor in location.sensors.values()]
-            + [self._rule_subscription(rule) for rule in location.rules.values()]
+        self.subscriptions = subscriptions_for(
+            location, self._client, settings=settings, alerting=self.alerting
         )
         self.checks = CheckRunner(
             self._client,
@@ -132,37 +125,6 @@ class Worker:
             f"handled={self.handled} succeeded={self.dispatcher.succeeded} "
             f"retried={self.dispatcher.retried} failed={self.dispatcher.failed} "
             f"held={sum(sub.held_count for sub in self.subscriptions)}>"
-        )
-
-    def _hooks_subscription(self) -> Subscription:
-        return Subscription(
-            self._consumer(HOOKS_GROUP),
-            lambda event: hook_handlers(event, self.location),
-            reports_poison=True,
-        )
-
-    def _sensor_subscription(self, sensor: SensorDefinition) -> Subscription:
-        def select(event: RunEvent | OpEvent) -> tuple[list[Handler], list[MissingHook]]:
-            if isinstance(event, RunEvent) and sensor.matches(event):
-                return [sensor_handler(sensor, event)], []
-            return [], []
-
-        return Subscription(
-            self._consumer(self._keys.sensor_group(sensor.name)), select, sensor=sensor.name
-        )
-
-    def _rule_subscription(self, rule: NotificationRule) -> Subscription:
-        return Subscription(
-            self._consumer(self._keys.rule_group(rule.name)),
-            lambda event: (rule_handlers(self.alerting, rule, event), []),
-        )
-
-    def _consumer(self, group: str) -> Consumer:
-        return Consumer(
-            self._client,
-            streams=self._keys.all_event_streams(),
-            group=group,
-            consumer=self.settings.consumer_name,
         )
 
     async def start(self) -> None:
