@@ -34,6 +34,7 @@ from sensors.run_status import (
 )
 from sensors.runner import run_worker
 from sensors.settings import WorkerSettings
+from sensors.slack_sensor import make_slack_on_run_failure_sensor
 from sensors.state_args import JobRun, OpRun, State
 from sensors.worker import Worker
 
@@ -64,6 +65,7 @@ __all__ = [
     "failure_count_check",
     "failure_hook",
     "job_freshness_check",
+    "make_slack_on_run_failure_sensor",
     "run_failure_sensor",
     "run_status_sensor",
     "run_stuck_check",

@@ -84,7 +84,7 @@ class CodeLocation:
             ops={obj.name: obj for obj in objects if isinstance(obj, OpDefinition)},
             hooks=_index_hooks(module, objects),
             sensors=_index_sensors(module.__name__, objects),
-            resources={key: value for defs in definitions for key, value in defs.resources.items()},
+            resources=_index_resources(objects, definitions),
             rules=_index_rules(module.__name__, objects),
             checks={obj.name: obj for obj in objects if isinstance(obj, CheckDefinition)},
         )
@@ -148,3 +148,14 @@ def _index_rules(module_name: str, objects: list[object]) -> dict[str, Notificat
             )
         rules[obj.name] = obj
     return rules
+
+
+def _index_resources(objects: list[object], definitions: list[Definitions]) -> dict[str, object]:
+    """Resources for sensors: those ready-made sensors bring, then ``Definitions``' own."""
+    resources: dict[str, object] = {}
+    for obj in objects:
+        if isinstance(obj, SensorDefinition):
+            resources.update(obj.resource_defs)
+    for defs in definitions:
+        resources.update(defs.resources)
+    return resources

@@ -79,6 +79,9 @@ class SensorDefinition:
         run_states: the states it reacts to.
         monitored_jobs: job names it watches (empty: every job).
         failure: whether it receives a ``RunFailureSensorContext``.
+        resource_defs: resources the sensor brings itself (a ready-made sensor's Slack
+            client, see ``make_slack_on_run_failure_sensor``), added to the code location's
+            resources under their own keys and built in the worker.
     """
 
     name: str
@@ -87,6 +90,7 @@ class SensorDefinition:
     monitored_jobs: frozenset[str] = frozenset()
     required_resource_keys: frozenset[str] = frozenset()
     failure: bool = False
+    resource_defs: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         callable_ref(self.fn)
