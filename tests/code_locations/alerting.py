@@ -8,5 +8,5 @@ oncall = NotificationRule(
     name="oncall",
     jobs=["nightly_etl"],
     destinations=[SlackChannel("#data-alerts")],
-    group_window_s=0.5,
+    group_window_s=1.5,
 )
