@@ -5,8 +5,8 @@ publish anything; the parent can, at once: it first delivers what the child left
 spool, then claims the run (``bus.runs.CLAIM_SCRIPT``) and publishes op ``crashed`` for
 the ops that were running and run ``crashed``, with the signal and the exit code. If the
 child ended the run itself (any terminal state), the claim finds nothing and the parent
-publishes nothing. SIGTERM and SIGINT sent to the parent are passed on to the child, which
-then publishes its own crash.
+publishes nothing. SIGTERM sent to the parent is passed on to the child, which then
+publishes its own crash; Ctrl-C (SIGINT to the process group) reaches the child directly.
 """
 
 from __future__ import annotations
@@ -67,8 +67,11 @@ def supervise(command: Sequence[str], *, run_id: str, settings: EngineSettings) 
     """
     child = subprocess.Popen(list(command))
     previous = {
-        signum: signal.signal(signum, _forward_to(child))
-        for signum in (signal.SIGTERM, signal.SIGINT)
+        # SIGTERM (docker stop, systemd, kill) is meant for us: pass it on to the child.
+        signal.SIGTERM: signal.signal(signal.SIGTERM, _forward_to(child)),
+        # Ctrl-C reaches the whole process group, the child included: forwarding it would
+        # interrupt the child a second time while it publishes its own crash.
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
     }
     try:
         exit_code = child.wait()

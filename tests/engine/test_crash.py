@@ -270,3 +270,22 @@ def test_a_run_cancelled_from_another_process_stops_at_the_next_op_and_runs_on_c
             "state": "Cancelling",
         }
     ]
+
+
+def test_ctrl_c_crashes_the_run_once_with_keyboard_interrupt(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    config, _ = run_config(tmp_path)
+    with hookbus_run(redis_url, tmp_path, config) as parent:
+        record = live_record(redis_client)
+        os.killpg(parent.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        assert parent.wait(timeout=10) != 0
+
+    events = run_events(redis_client, record.run.run_id)
+    crashes = [e for e in events if isinstance(e, RunEvent) and e.to_state == "crashed"]
+    assert len(crashes) == 1 and crashes[0].crash is not None
+    assert (crashes[0].crash.signal, crashes[0].crash.detected_by) == (
+        "KeyboardInterrupt",
+        "engine",
+    )
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
