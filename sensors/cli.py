@@ -61,6 +61,7 @@ HELP_WORKER = "Start a sensor worker that runs the hooks and sensors of code loc
 HELP_RUN = "Run job JOB of code location MODULE; every transition is published to Redis."
 HELP_DEMO = "Start a worker, run a failing example job, and show the alert the worker sent."
 HELP_DEBUG = "Show full tracebacks instead of one-line errors."
+HELP_NO_CRASH_SCENE = "Skip scene 2 (a supervised job killed with SIGKILL mid-op)."
 HELP_CHECK = "Do not start: exit 0 if a worker on this host is alive (its heartbeat key), else 1."
 HELP_STATUS = "Show streams, groups, lag, pending, workers and dead letters; exit 1 if unhealthy."
 HELP_EVENTS = "Look at the events on the bus."
@@ -284,10 +285,16 @@ def spool_flush(debug: bool) -> None:
 
 
 @main.command(help=HELP_DEMO)
+@click.option("--no-crash-scene", is_flag=True, help=HELP_NO_CRASH_SCENE)
 @click.pass_obj
-def demo(debug: bool) -> None:
+def demo(debug: bool, no_crash_scene: bool) -> None:
     settings = _guard(debug, BusSettings)
-    sys.exit(_guard(debug, lambda: run_demo(settings, env=dict(os.environ))))
+    sys.exit(
+        _guard(
+            debug,
+            lambda: run_demo(settings, env=dict(os.environ), crash_scene=not no_crash_scene),
+        )
+    )
 
 
 @main.command(help=HELP_WATCH)

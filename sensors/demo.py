@@ -46,8 +46,12 @@ DEMO_TIMEOUT_S = 30.0
 console = Console(highlight=False, soft_wrap=True)
 
 
-def run_demo(settings: BusSettings, *, env: Mapping[str, str]) -> int:
-    """Run the demo against ``settings.redis_url`` (or a private Redis); return an exit code."""
+def run_demo(settings: BusSettings, *, env: Mapping[str, str], crash_scene: bool = True) -> int:
+    """Run the demo against ``settings.redis_url`` (or a private Redis); return an exit code.
+
+    Args:
+        crash_scene: also run scene 2 (``sensors.demo_crash``).
+    """
     with _redis_for(settings) as redis_url:
         prefix = f"hookbus-demo-{uuid.uuid4().hex[:8]}"
         demo_settings = EngineSettings(redis_url=redis_url, key_prefix=prefix)
@@ -56,6 +60,8 @@ def run_demo(settings: BusSettings, *, env: Mapping[str, str]) -> int:
             with _worker_process(redis_url, prefix, env) as worker:
                 _wait_for_worker(client, demo_settings, worker)
                 code = _run_example(client, demo_settings)
+                if not crash_scene:
+                    return code
                 run_crash_scene(
                     client,
                     demo_settings,
