@@ -73,6 +73,11 @@ class Subscription:
         return self.consumer.group
 
     @property
+    def name(self) -> str:
+        """The group and the stream(s) it reads: unique within a worker."""
+        return f"{self.group}@{','.join(self.consumer.streams)}"
+
+    @property
     def held_count(self) -> int:
         return sum(map(len, self.held.values()))
 
@@ -165,13 +170,30 @@ def subscriptions_for(
     settings: WorkerSettings,
     alerting: Alerting,
 ) -> list[Subscription]:
-    """One subscription for the hooks, one per sensor, one per notification rule."""
+    """For each shard: one subscription for the hooks, one per sensor, one per rule.
+
+    One subscription per shard (rather than one multi-stream read) keeps every read and
+    pipeline within one Redis Cluster slot, and lets each shard's loop progress alone.
+    """
+    keys = settings.keys
+    return [
+        subscription
+        for stream in keys.all_event_streams()
+        for subscription in _subscriptions_on(stream, location, client, settings, alerting)
+    ]
+
+
+def _subscriptions_on(
+    stream: str,
+    location: CodeLocation,
+    client: aioredis.Redis,
+    settings: WorkerSettings,
+    alerting: Alerting,
+) -> list[Subscription]:
     keys = settings.keys
 
     def consumer(group: str) -> Consumer:
-        return Consumer(
-            client, streams=keys.all_event_streams(), group=group, consumer=settings.consumer_name
-        )
+        return Consumer(client, streams=[stream], group=group, consumer=settings.consumer_name)
 
     def sensor_subscription(sensor: SensorDefinition) -> Subscription:
         def select(event: RunEvent | OpEvent) -> tuple[list[Handler], list[MissingHook]]:

@@ -201,7 +201,7 @@ class Worker:
                     "consumer group %s is gone (Redis restarted empty?); creating it again",
                     subscription.group,
                 )
-                self._needs_group.add(subscription.group)
+                self._needs_group.add(subscription.name)
                 continue
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 failures += 1
@@ -219,15 +219,15 @@ class Worker:
 
     async def _next_batch(self, subscription: Subscription) -> list[Delivery]:
         """Entries dead workers left behind (when a sweep is due), else new entries."""
-        if subscription.group in self._needs_group:
+        if subscription.name in self._needs_group:
             await subscription.consumer.ensure_group()
-            self._needs_group.discard(subscription.group)
+            self._needs_group.discard(subscription.name)
         if subscription.sensor and await self._sensor_stopped(subscription.sensor):
             await self._pause(SENSOR_STATE_TTL_S)
             return []
         now = time.monotonic()
-        if now >= self._next_reclaim.get(subscription.group, 0.0):
-            self._next_reclaim[subscription.group] = now + self.settings.reclaim_interval_s
+        if now >= self._next_reclaim.get(subscription.name, 0.0):
+            self._next_reclaim[subscription.name] = now + self.settings.reclaim_interval_s
             reclaimed = await subscription.reclaim(
                 min_idle_ms=self.settings.claim_idle_ms, count=self.settings.read_count
             )
