@@ -12,6 +12,7 @@ import redis
 from bus.connection import connect
 from bus.errors import BusUnavailableError
 from bus.spool import flush_spool
+from engine.config import RunConfig, resolve_run_config
 from engine.errors import DefinitionError
 from engine.job import JobDefinition
 from engine.result import RunResult
@@ -76,8 +77,13 @@ def run_supervised(
     """``hookbus run``: flush this machine's spool, run the job in a watched child process.
 
     The job and the config are checked here first, so a typo fails before any child starts.
+
+    Raises:
+        DefinitionError: no such job.
+        RunConfigError: the run config does not fit the job.
     """
-    find_job(module_name, job_name)
+    job = find_job(module_name, job_name)
+    resolve_run_config(job, RunConfig.load(config_path), redact_keys=settings.redact_keys)
     _flush_leftovers(settings)
     run_id = new_run_id()
     command = [sys.executable, "-m", "sensors", "run", "--in-process", "--run-id", run_id]

@@ -131,3 +131,18 @@ def my_task_that_crashes() -> None:
 @job(on_crashed=[delete_cloud_run_job])
 def crashing_flow() -> None:
     my_task_that_crashes()
+
+
+def on_running_hook(definition: Any, run: Any, state: Any) -> None:
+    """Both a job-level and an op-level ``on_running`` hook (one hook, two places)."""
+    record("on_running_hook", of=definition.name, state=state.name, attempt=run.run_count)
+
+
+@op(on_running=[on_running_hook])
+def starts() -> None:
+    pass
+
+
+@job(on_running=[on_running_hook])
+def running_hooks() -> None:
+    starts()

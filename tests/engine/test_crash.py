@@ -15,10 +15,12 @@ from typing import Any, cast
 
 import redis
 import redis.asyncio as aioredis
+from click.testing import CliRunner
 
 from bus import Keys, OpEvent, RunEvent, RunInfo, RunState
 from bus.runs import RunRecord
 from engine.supervise import claim_and_publish
+from sensors.cli import main
 from sensors.crash_detection import publish_lost_runs
 from tests.code_locations import lifecycle
 from tests.conftest import TEST_PREFIX
@@ -289,3 +291,19 @@ def test_ctrl_c_crashes_the_run_once_with_keyboard_interrupt(
         "engine",
     )
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+def test_hookbus_run_refuses_a_bad_config_before_any_child_starts(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("ops:\n  hang:\n    config:\n      marker: [1, 2]\n")
+    runner = CliRunner(env={"HOOKBUS_REDIS_URL": redis_url, "HOOKBUS_KEY_PREFIX": TEST_PREFIX})
+
+    result = runner.invoke(
+        main, ["run", "--config", str(bad), "tests.code_locations.lifecycle", "hanging"]
+    )
+
+    assert result.exit_code == 2
+    assert "config of op 'hang' is invalid at field 'marker'" in result.output
+    assert redis_client.keys("*") == []

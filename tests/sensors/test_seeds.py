@@ -126,8 +126,9 @@ def test_prefect_state_change_hooks_document(
         failed = seeds_prefect.failing_flow(return_state=True, settings=settings)
         with pytest.raises(SystemExit, match="Crashing on purpose!"):
             seeds_prefect.crashing_flow(settings=settings)
+        seeds_prefect.running_hooks(settings=settings)
 
-        calls = by_hook(wait_for_calls(redis_client, 10))
+        calls = by_hook(wait_for_calls(redis_client, 12))
 
     assert {call.pop("pid") for group in calls.values() for call in group} == {worker.pid}
     assert calls["my_flow_hook"][0]["flow"] == "completes"
@@ -150,5 +151,9 @@ def test_prefect_state_change_hooks_document(
     assert "entered Failed with message:\n\nValueError: oops!" in slack["text"]
     assert "Tags: {'team': 'data'}" in slack["text"]
     assert "Scheduled start: 20" in slack["text"]
+    assert sorted(calls["on_running_hook"], key=lambda call: str(call["of"])) == [
+        {"of": "running_hooks", "state": "Running", "attempt": 1},
+        {"of": "starts", "state": "Running", "attempt": 1},
+    ]
     [crash] = calls["delete_cloud_run_job"]
     assert crash["flow"] == "crashing_flow" and crash["state"]["name"] == "Crashed"
