@@ -115,12 +115,18 @@ def unlocked_spool_files(directory: Path) -> Iterator[tuple[Path, IO[str]]]:
             handle.close()
 
 
-def flush_spool(client: redis.Redis, directory: Path) -> int:
+def flush_spool(
+    client: redis.Redis, directory: Path, *, last_seqs: dict[str, int] | None = None
+) -> int:
     """Publish the spool files no live process holds, each in order, then delete them.
 
     Used by ``hookbus spool flush``, by ``hookbus run`` before it starts a run, and by its
     supervisor after the child ended. An event already delivered before its process died
     may be delivered again; workers run each (event, hook) once (``bus.ledger``).
+
+    Args:
+        last_seqs: filled with the ``seq`` of the last published event per run id (the
+            supervisor continues a dead child's sequence from it).
 
     Returns:
         How many events were published.
@@ -139,6 +145,8 @@ def flush_spool(client: redis.Redis, directory: Path) -> int:
         pipe.execute()
         path.unlink()
         total += len(entries)
+        if last_seqs is not None and entries:
+            last_seqs[path.stem] = _seq_of(entries[-1][1])
         logger.info("spool flushed path=%s events=%d", path, len(entries))
     return total
 
@@ -151,3 +159,10 @@ def _ensure_hooks_group(client: redis.Redis, stream: str) -> None:
     except redis.ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
+
+
+def _seq_of(payload: bytes) -> int:
+    try:
+        return int(json.loads(payload)["seq"])
+    except (ValueError, KeyError, TypeError):
+        return 0

@@ -99,8 +99,11 @@ def publish_crash_after_exit(run_id: str, crash: CrashInfo, *, settings: EngineS
     """
     client = connect(settings)
     try:
-        flush_spool(client, settings.spool_dir)
-        return claim_and_publish(client, settings.keys, run_id, crash)
+        last_seqs: dict[str, int] = {}
+        flush_spool(client, settings.spool_dir, last_seqs=last_seqs)
+        return claim_and_publish(
+            client, settings.keys, run_id, crash, after_seq=last_seqs.get(run_id, 0)
+        )
     except redis.RedisError as exc:
         logger.warning(
             "could not publish the crash of run_id=%s (%s); the workers will when its "
@@ -113,16 +116,24 @@ def publish_crash_after_exit(run_id: str, crash: CrashInfo, *, settings: EngineS
         client.close()
 
 
-def claim_and_publish(client: redis.Redis, keys: Keys, run_id: str, crash: CrashInfo) -> bool:
-    """Claim ``run_id`` and publish its crash events; ``False`` if someone else had it."""
-    claimed, record = parse_claim(
-        client.eval(CLAIM_SCRIPT, CLAIM_NUMKEYS, *claim_args(keys, run_id))
-    )
+def claim_and_publish(
+    client: redis.Redis, keys: Keys, run_id: str, crash: CrashInfo, *, after_seq: int = 0
+) -> bool:
+    """Claim ``run_id`` and publish its crash events; ``False`` if someone else had it.
+
+    Args:
+        after_seq: the run's last ``seq`` known from elsewhere (its spool, written while
+            Redis was away and the record could not follow); the crash continues after it.
+    """
+    reply = client.eval(CLAIM_SCRIPT, CLAIM_NUMKEYS, *claim_args(keys, run_id))
+    claimed, record = parse_claim(reply)
     if not claimed:
         return False
     if record is None:
         logger.warning("claimed run_id=%s without a run record; nothing to publish", run_id)
         return False
+    if after_seq > record.seq:
+        record = record.model_copy(update={"seq": after_seq})
     events = crash_events(record, crash)
     pipe = client.pipeline(transaction=True)
     queue_events(pipe, keys, events)

@@ -17,9 +17,12 @@ import redis
 import redis.asyncio as aioredis
 from click.testing import CliRunner
 
-from bus import Keys, OpEvent, RunEvent, RunInfo, RunState
+from bus import Keys, OpEvent, RunEvent, RunInfo, RunState, encode_event
+from bus.events import CrashInfo
 from bus.runs import RunRecord
-from engine.supervise import claim_and_publish
+from bus.spool import SpoolFile
+from engine import EngineSettings
+from engine.supervise import claim_and_publish, publish_crash_after_exit
 from sensors.cli import main
 from sensors.crash_detection import publish_lost_runs
 from tests.code_locations import lifecycle
@@ -307,3 +310,24 @@ def test_hookbus_run_refuses_a_bad_config_before_any_child_starts(
     assert result.exit_code == 2
     assert "config of op 'hang' is invalid at field 'marker'" in result.output
     assert redis_client.keys("*") == []
+
+
+def test_the_supervisor_continues_the_sequence_after_what_the_child_spooled(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    settings = EngineSettings(redis_url=redis_url, key_prefix=TEST_PREFIX, spool_dir=tmp_path)
+    run = RunInfo(run_id="r-spooled", run_name="hanging-r-spooled", job_name="hanging")
+    record = RunRecord(run=run, seq=3, state=RunState.RUNNING, pid=1, host="here")
+    redis_client.hset(KEYS.run_record("r-spooled"), mapping=cast(Any, record.to_hash()))
+    redis_client.zadd(KEYS.runs_alive(0), {"r-spooled": time.time() + 60})
+    # Redis was away for events 4 and 5: they are in the dead child's spool only.
+    spool = SpoolFile(tmp_path, "r-spooled")
+    for seq in (4, 5):
+        event = RunEvent(seq=seq, run=run, from_state=RunState.RUNNING, to_state=RunState.RUNNING)
+        spool.append(KEYS.stream_for_run("r-spooled"), encode_event(event), fsync=False)
+    spool.close()
+    crash = CrashInfo(reason="signal", signal="SIGKILL", exit_code=-9, detected_by="supervisor")
+
+    assert publish_crash_after_exit("r-spooled", crash, settings=settings) is True
+
+    assert [e.seq for e in run_events(redis_client, "r-spooled")] == [4, 5, 6]
