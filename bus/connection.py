@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
 
 from bus.settings import BusSettings
 
@@ -14,6 +18,16 @@ ASYNC_POOL_SIZE = 100
 
 def connect(settings: BusSettings) -> redis.Redis:
     """A synchronous client (the engine's): raw bytes in and out."""
+    if settings.redis_cluster:
+        # RedisCluster speaks the same commands; typed as Redis so callers need not care.
+        return cast(
+            redis.Redis,
+            RedisCluster.from_url(
+                settings.redis_url,
+                socket_timeout=settings.redis_timeout_s,
+                socket_connect_timeout=settings.redis_timeout_s,
+            ),
+        )
     return redis.Redis.from_url(
         settings.redis_url,
         socket_timeout=settings.redis_timeout_s,
@@ -30,6 +44,15 @@ def connect_async(settings: BusSettings) -> aioredis.Redis:
     command past the 100th connection raised ``MaxConnectionsError``, leaving its entry
     pending until a reclaim (``claim_idle_ms`` later).
     """
+    if settings.redis_cluster:
+        return cast(
+            aioredis.Redis,
+            AsyncRedisCluster.from_url(
+                settings.redis_url,
+                socket_connect_timeout=settings.redis_timeout_s,
+                max_connections=ASYNC_POOL_SIZE,
+            ),
+        )
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=ASYNC_POOL_SIZE,

@@ -26,6 +26,10 @@ class BusSettings(BaseSettings):
     stream_shards: int = Field(default=1, ge=1, le=1024)
     #: Socket timeout for Redis commands, in seconds.
     redis_timeout_s: float = Field(default=5.0, gt=0)
+    #: Talk to a Redis Cluster (``redis_url`` names any one node; keys carry shard hash
+    #: tags so each run's events, record and liveness share a slot). Set
+    #: ``stream_shards`` to at least the number of primaries to spread the load.
+    redis_cluster: bool = False
 
     @property
     def keys(self) -> Keys:
