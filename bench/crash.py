@@ -24,22 +24,35 @@ from bench.env import ROOT, BenchEnv, get_float, wait_until
 from bench.locations.alerts import bench_key
 from bench.report import Figure, at_most, figure
 from bench.stats import percentile
+from sensors.settings import WorkerSettings
 
 SECTION = "5 Crash detection"
 
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
-    """The heartbeat settings the crash benchmark uses (engine and worker alike)."""
+    """The heartbeat settings the crash benchmark uses (engine and worker alike).
+
+    The worker looks for lost runs every ``check_interval_s`` (its
+    ``HOOKBUS_CRASH_CHECK_INTERVAL_S``; by default the worker's own default).
+    """
 
     interval_s: float = 0.5
     timeout_s: float = 2.0
+    check_interval_s: float = WorkerSettings.model_fields["crash_check_interval_s"].default
 
     def env(self) -> dict[str, str]:
         return {
             "HOOKBUS_HEARTBEAT_INTERVAL_S": str(self.interval_s),
             "HOOKBUS_HEARTBEAT_TIMEOUT_S": str(self.timeout_s),
+            "HOOKBUS_CRASH_CHECK_INTERVAL_S": str(self.check_interval_s),
         }
+
+    def __str__(self) -> str:
+        return (
+            f"heartbeat interval {self.interval_s:g} s, timeout {self.timeout_s:g} s, "
+            f"worker check every {self.check_interval_s:g} s"
+        )
 
 
 def measure_crash(
@@ -57,7 +70,7 @@ def measure_crash(
     whole_group = _series(env, heartbeat, samples=samples, whole_group=True, wait_s=group_wait_s)
     false_crash = _slow_run_called_crashed(env, heartbeat)
     env.stop_workers()
-    hb_note = f"interval {heartbeat.interval_s}s, timeout {heartbeat.timeout_s}s"
+    hb_note = str(heartbeat)
     return [
         _figure(
             "job process killed, supervisor lives, p50",

@@ -24,6 +24,8 @@ BACKLOG = 20_000
 MAX_LEN = 100_000
 #: Events published per pipeline.
 CHUNK = 5_000
+#: Events of the warm-up that measures the worker's rate before the real feed.
+CALIBRATION = 5_000
 IMPORT_SNIPPET = (
     "import time; t = time.perf_counter(); import engine; print(time.perf_counter() - t)"
 )
@@ -34,23 +36,28 @@ def measure_footprint(
 ) -> list[Figure]:
     """Import time (median of ``import_trials``), idle RSS, RSS after events/10 and events.
 
-    When the worker is too slow to handle ``events`` within ``budget_s`` seconds, the
-    second checkpoint is moved down to what fits, and the figure says so.
+    When a warm-up shows the worker too slow to handle ``events`` within ``budget_s``
+    seconds, both checkpoints are scaled down to what fits, and the figure says so.
     """
     import_s = median([_import_engine_s() for _ in range(import_trials)])
     stream, payload = env.template(feed_sync, to_state="completed")
     worker = env.start_worker("bench.locations.noop", "footprint")
     time.sleep(1.0)  # let start-up garbage settle before reading the idle size
     idle = rss_mb(worker.pid)
-    before = env.hooks_group(stream)["entries-read"] or 0
-    small = events // 10
+    base = env.hooks_group(stream)["entries-read"] or 0
+    # A short warm-up tells how fast the worker goes, so the checkpoints fit the budget.
+    warmup = min(CALIBRATION, max(1, events // 10))
     started = time.perf_counter()
-    _feed(env, stream, payload, before, small)
-    rss_small = rss_mb(worker.pid)
-    rate = small / (time.perf_counter() - started)
+    _feed(env, stream, payload, base, warmup)
+    rate = warmup / (time.perf_counter() - started)
     wanted = events
-    events = min(events, small + int(rate * budget_s))
-    _feed(env, stream, payload, before + small, events - small)
+    events = max(10, min(events, int(rate * budget_s)))
+    small = events // 10
+    base += warmup
+    started = time.perf_counter()
+    _feed(env, stream, payload, base, small)
+    rss_small = rss_mb(worker.pid)
+    _feed(env, stream, payload, base + small, events - small)
     rss_large = rss_mb(worker.pid)
     rate = events / (time.perf_counter() - started)
     env.stop_workers()
