@@ -9,8 +9,8 @@ executed by a worker except through its own loaded code location.
 
 from __future__ import annotations
 
+import os
 import traceback as traceback_module
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Final, Literal
 
@@ -35,8 +35,12 @@ _WIRE = ConfigDict(frozen=True, extra="forbid")
 
 
 def new_event_id() -> str:
-    """A fresh, globally unique event id (also the Standard Webhooks ``webhook-id``)."""
-    return uuid.uuid4().hex
+    """A fresh, globally unique event id (also the Standard Webhooks ``webhook-id``).
+
+    128 random bits as 32 hex characters, like ``uuid4().hex`` but without building a
+    ``UUID`` object: the engine makes one per transition.
+    """
+    return os.urandom(16).hex()
 
 
 def utc_now() -> datetime:

@@ -7,15 +7,26 @@ order in memory and in the run's spool file (``bus.spool``; failure and terminal
 fsynced) and delivered before the next event, or by the heartbeat thread, once Redis
 answers again; while Redis is away, attempts back off so a dead Redis costs the pipeline
 almost nothing. ``publish`` never raises into user code.
+
+With a linger (``EngineSettings.publish_linger_ms``), events that alert nobody urgently
+(op ``pending``/``running``/``completed``/``skipped``, run ``pending``/``running``) do not
+wait for Redis: a flusher thread sends what accumulated, in one MULTI/EXEC, within the
+linger. Any other event (a failure, a retry, a cancel, a terminal state) is sent at once,
+together with everything before it, before ``publish`` returns; and ``close`` sends the
+rest. So ordering holds, failure and terminal events are in Redis before the engine moves
+on, and nothing is lost on a normal exit (a SIGKILL can lose the last linger's worth of
+batched events, never a failure; the run record always matches the last event sent).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
 from collections import deque
-from typing import Final
+from collections.abc import Callable
+from typing import Final, TypeAlias
 
 import redis
 
@@ -27,7 +38,11 @@ from bus.states import OpState, RunState
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EVENT_FIELD", "Publisher"]
+#: A run record, or a function that builds it: only the record of the last event of each
+#: round trip is written, so the engine can skip building the others.
+RecordSource: TypeAlias = RunRecord | Callable[[], RunRecord]
+
+__all__ = ["EVENT_FIELD", "Publisher", "RecordSource", "can_wait"]
 
 #: After Redis failed, wait this long before the next attempt, doubling up to the maximum.
 RETRY_FIRST_DELAY_S: Final = 0.5
@@ -38,6 +53,18 @@ FLUSH_BATCH: Final = 500
 _DURABLE_STATES: Final = frozenset(
     {OpState.FAILED, OpState.CRASHED, *(state for state in RunState if state.is_terminal)}
 )
+#: Events that may wait for the linger: they trigger no failure alert and end nothing.
+_BATCHED_OP_STATES: Final = frozenset(
+    {OpState.PENDING, OpState.RUNNING, OpState.COMPLETED, OpState.SKIPPED}
+)
+_BATCHED_RUN_STATES: Final = frozenset({RunState.PENDING, RunState.RUNNING})
+
+
+def can_wait(event: RunEvent | OpEvent) -> bool:
+    """Whether ``event`` may be sent with the next batch rather than at once."""
+    if isinstance(event, OpEvent):
+        return event.to_state in _BATCHED_OP_STATES
+    return event.to_state in _BATCHED_RUN_STATES
 
 
 class Publisher:
@@ -50,6 +77,8 @@ class Publisher:
             leaves trimming to the workers' retention job.
         spool: where events wait on disk while Redis is away (``None``: memory only).
         heartbeat_timeout_s: how far ahead each write pushes the run's liveness deadline.
+        linger_s: how long an event that ``can_wait`` may wait to share a round trip, in
+            seconds; 0 sends every event before ``publish`` returns.
     """
 
     def __init__(
@@ -60,6 +89,7 @@ class Publisher:
         max_len: int | None = None,
         spool: SpoolFile | None = None,
         heartbeat_timeout_s: float = 10.0,
+        linger_s: float = 0.0,
     ) -> None:
         self._client = client
         self._keys = keys
@@ -68,8 +98,16 @@ class Publisher:
         self._timeout_s = heartbeat_timeout_s
         self._groups_ready: set[str] = set()
         self._backlog: deque[tuple[str, bytes, bool]] = deque()
-        self._record: RunRecord | None = None
+        self._record: RecordSource | None = None
+        # ``_lock`` guards the backlog and is never held over the network, so queueing an
+        # event never waits for a round trip; ``_sending`` lets one delivery run at a time,
+        # which keeps the events in order.
         self._lock = threading.RLock()
+        self._sending = threading.RLock()
+        self._linger_s = linger_s
+        self._wake = threading.Condition(self._lock)
+        self._flusher: threading.Thread | None = None
+        self._closed = False
         self._retry_at = 0.0
         self._retry_delay_s = RETRY_FIRST_DELAY_S
         self.published = 0
@@ -87,22 +125,24 @@ class Publisher:
         """The Redis client (the heartbeat and the cancel poll share it)."""
         return self._client
 
-    def publish(self, event: RunEvent | OpEvent, *, record: RunRecord | None = None) -> bool:
+    def publish(self, event: RunEvent | OpEvent, *, record: RecordSource | None = None) -> bool:
         """Send ``event`` (after any backlog) with the run's ``record``; never raises.
 
         Returns:
             Whether everything is now in Redis (``False``: kept in the backlog and spool).
         """
         durable = event.to_state in _DURABLE_STATES
+        entry = (self._keys.stream_for_run(event.run_id), encode_event(event), durable)
         with self._lock:
-            self._backlog.append(
-                (self._keys.stream_for_run(event.run_id), encode_event(event), durable)
-            )
+            self._backlog.append(entry)
             self._record = record or self._record
             if time.monotonic() < self._retry_at:
                 self._spool_backlog()
                 return False
-            return self.flush(force=True)
+            if self._linger_s > 0 and not self._closed and can_wait(event):
+                self._wake_flusher()
+                return True
+        return self.flush(force=True)
 
     def flush(self, *, force: bool = False) -> bool:
         """Deliver the backlog in order; return whether it is empty.
@@ -110,48 +150,88 @@ class Publisher:
         Args:
             force: try now even while backing off after a failure.
         """
-        with self._lock:
-            if not force and time.monotonic() < self._retry_at:
-                return not self._backlog
+        with self._sending:
+            with self._lock:
+                if not force and time.monotonic() < self._retry_at:
+                    return not self._backlog
             try:
                 self._deliver()
             except redis.RedisError as exc:
-                self._defer(exc)
+                with self._lock:
+                    self._defer(exc)
                 return False
-            self._retry_delay_s = RETRY_FIRST_DELAY_S
-            self._retry_at = 0.0
+            with self._lock:
+                self._retry_delay_s = RETRY_FIRST_DELAY_S
+                self._retry_at = 0.0
             return True
 
     def close(self) -> None:
-        """Try a last delivery; what is left stays in the spool for a later flush."""
+        """Stop the flusher and try a last delivery; what is left stays in the spool."""
         with self._lock:
+            self._closed = True
+            self._wake.notify()
+            flusher = self._flusher
+        if flusher is not None and flusher is not threading.current_thread():
+            flusher.join()
+        with self._sending:
             self.flush(force=True)
             if self._spool is not None:
                 self._spool.close()
 
+    def _wake_flusher(self) -> None:
+        # Called with ``_lock`` held.
+        if self._flusher is None:
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name="hookbus-publisher", daemon=True
+            )
+            self._flusher.start()
+        self._wake.notify()
+
+    def _flush_loop(self) -> None:
+        """The flusher thread: once events wait, let more gather for the linger, then send."""
+        while True:
+            with self._lock:
+                while not self._backlog and not self._closed:
+                    self._wake.wait()
+                # ``close`` cuts the linger short (and sends the rest itself).
+                if self._wake.wait_for(lambda: self._closed, timeout=self._linger_s):
+                    return
+            self.flush()
+
     def _deliver(self) -> None:
-        while self._backlog or self._record is not None:
-            batch = list(self._backlog)[:FLUSH_BATCH]
-            last_batch = len(batch) == len(self._backlog)
+        """Send the backlog in batches, in order; called with ``_sending`` held.
+
+        Each batch is copied under ``_lock`` and sent without it, so ``publish`` can queue
+        more meanwhile; only this method removes entries, from the left, so the copied
+        ones are still the oldest when they are removed.
+        """
+        while True:
+            with self._lock:
+                if not self._backlog and self._record is None:
+                    return
+                batch = list(itertools.islice(self._backlog, FLUSH_BATCH))
+                record = self._record if len(batch) == len(self._backlog) else None
             for stream in {stream for stream, _, _ in batch} - self._groups_ready:
                 self._ensure_hooks_group(stream)
             pipe = self._client.pipeline(transaction=True)
             for stream, payload, _ in batch:
                 pipe.xadd(stream, {EVENT_FIELD: payload}, maxlen=self._max_len, approximate=True)
-            record = self._record if last_batch else None
             if record is not None:
-                queue_record(pipe, self._keys, record, deadline=time.time() + self._timeout_s)
+                built = record if isinstance(record, RunRecord) else record()
+                queue_record(pipe, self._keys, built, deadline=time.time() + self._timeout_s)
             pipe.execute()
-            for _ in batch:
-                self._backlog.popleft()
-            self.published += len(batch)
-            if record is not None:
-                self._record = None
-            if self._spool is not None and not self._backlog:
-                self._spool.discard()
+            with self._lock:
+                for _ in batch:
+                    self._backlog.popleft()
+                self.published += len(batch)
+                if record is not None and self._record is record:
+                    self._record = None
+                if self._spool is not None and not self._backlog:
+                    self._spool.discard()
 
     def _defer(self, exc: redis.RedisError) -> None:
-        # Redis may have restarted without its data: create the groups again next time.
+        # Called with ``_lock`` held. Redis may have restarted without its data: create the
+        # groups again next time.
         self._groups_ready.clear()
         self._spool_backlog()
         self._retry_at = time.monotonic() + self._retry_delay_s

@@ -44,6 +44,7 @@ def execute_job(
         keys=settings.keys,
         spool=SpoolFile(settings.spool_dir, run_id),
         heartbeat_timeout_s=settings.heartbeat_timeout_s,
+        linger_s=settings.publish_linger_ms / 1000,
     )
     run = Run(
         job,

@@ -8,6 +8,7 @@ crash-contract record (``bus.runs``): the ops running now, the last ``seq``, the
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -15,7 +16,7 @@ import socket
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -296,8 +297,11 @@ class Run:
             "run_id=%s op=%s attempt=%d state=%s", self.run_id, op.step_key, op.attempt, to_state
         )
 
-    def _record(self) -> RunRecord:
-        return RunRecord(
+    def _record(self) -> Callable[[], RunRecord]:
+        # A snapshot of the record as of this event, built only if the publisher writes it
+        # (once per round trip, not once per event).
+        return functools.partial(
+            RunRecord,
             run=self.info,
             seq=self._seq,
             state=self.state,

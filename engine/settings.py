@@ -20,6 +20,11 @@ class EngineSettings(BusSettings):
     spool_dir: Path = Path(".hookbus/spool")
     #: How often a running job refreshes its heartbeat key, in seconds.
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
+    #: How long an op event that alerts nobody urgently (op running/completed, run
+    #: pending/running) may wait to share one round trip with the events after it, in
+    #: milliseconds; failures, retries, cancels and terminal events never wait. 0 sends
+    #: every event before the engine moves on.
+    publish_linger_ms: float = Field(default=2.0, ge=0, le=1000)
     #: How long after the last heartbeat a run counts as lost (workers then publish a
     #: crash), in seconds. Must be several intervals, so a slow run is not called dead.
     heartbeat_timeout_s: float = Field(default=10.0, ge=0.5)

@@ -1,0 +1,133 @@
+"""Publishing with a linger: batched events share round trips, failures never wait."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from bus import Keys, OpEvent, OpInfo, OpState, Publisher, RunEvent, RunInfo, RunState
+from bus.publisher import can_wait
+from bus.runs import RunningOp, RunRecord
+from engine import EngineSettings, job, op
+from tests.conftest import TEST_PREFIX
+from tests.processes import wait_until
+from tests.streams import read_events
+
+KEYS = Keys(prefix=TEST_PREFIX)
+RUN = RunInfo(run_id="r" * 32, run_name="batch-rrrrrrrr", job_name="batch")
+
+
+def op_event(seq: int, to_state: OpState, step_key: str = "step") -> OpEvent:
+    op_info = OpInfo(name="step", step_key=step_key)
+    return OpEvent(seq=seq, run=RUN, op=op_info, from_state=None, to_state=to_state)
+
+
+def published(client: redis.Redis) -> list[int]:
+    return [event.seq for event in read_events(client, KEYS.stream_for_run(RUN.run_id))]
+
+
+@pytest.fixture
+def lingering(redis_client: redis.Redis) -> Iterator[Publisher]:
+    publisher = Publisher(redis_client, keys=KEYS, linger_s=0.2)
+    yield publisher
+    publisher.close()
+
+
+def test_only_events_that_alert_nobody_urgently_may_wait() -> None:
+    assert can_wait(op_event(1, OpState.RUNNING)) and can_wait(op_event(1, OpState.COMPLETED))
+    assert not can_wait(op_event(1, OpState.FAILED))
+    assert not can_wait(op_event(1, OpState.RETRYING))
+    running = RunEvent(seq=1, run=RUN, from_state=None, to_state=RunState.RUNNING)
+    completed = RunEvent(seq=2, run=RUN, from_state=RunState.RUNNING, to_state=RunState.COMPLETED)
+    assert can_wait(running) and not can_wait(completed)
+
+
+def test_batched_events_go_out_within_the_linger_in_order(
+    lingering: Publisher, redis_client: redis.Redis
+) -> None:
+    for seq in range(1, 6):
+        assert lingering.publish(op_event(seq, OpState.RUNNING, f"step_{seq}"))
+    assert published(redis_client) == []  # still gathering
+
+    wait_until(lambda: published(redis_client) == [1, 2, 3, 4, 5], timeout_s=5, what="a batch")
+    assert lingering.backlog == 0
+
+
+def test_a_failure_goes_out_at_once_after_everything_before_it(
+    lingering: Publisher, redis_client: redis.Redis
+) -> None:
+    lingering.publish(op_event(1, OpState.RUNNING))
+    lingering.publish(op_event(2, OpState.COMPLETED))
+    lingering.publish(op_event(3, OpState.RUNNING, "load"))
+
+    assert lingering.publish(op_event(4, OpState.FAILED, "load")) is True
+    assert published(redis_client) == [1, 2, 3, 4]
+
+
+def test_close_sends_what_is_waiting_without_waiting_for_the_linger(
+    redis_client: redis.Redis,
+) -> None:
+    publisher = Publisher(redis_client, keys=KEYS, linger_s=30)
+    publisher.publish(op_event(1, OpState.RUNNING))
+    publisher.publish(op_event(2, OpState.COMPLETED))
+    started = time.monotonic()
+
+    publisher.close()
+
+    assert time.monotonic() - started < 5
+    assert published(redis_client) == [1, 2]
+
+
+def test_the_run_record_matches_the_last_event_sent(
+    lingering: Publisher, redis_client: redis.Redis
+) -> None:
+    built: list[int] = []
+
+    def record(seq: int, running: dict[str, RunningOp]) -> RunRecord:
+        built.append(seq)
+        return RunRecord(run=RUN, seq=seq, state=RunState.RUNNING, running=running)
+
+    step = RunningOp(op=OpInfo(name="step", step_key="step"))
+    for seq in range(1, 4):
+        lingering.publish(
+            op_event(seq, OpState.RUNNING), record=lambda seq=seq: record(seq, {"step": step})
+        )
+    lingering.publish(op_event(4, OpState.COMPLETED), record=lambda: record(4, {}))
+    lingering.flush(force=True)
+
+    assert built == [4]  # only the record of the last event of the round trip is built
+    stored = RunRecord.from_hash(redis_client.hgetall(KEYS.run_record(RUN.run_id)))  # type: ignore[arg-type]
+    assert stored is not None and (stored.seq, stored.running) == (4, {})
+
+
+@op
+def first() -> int:
+    return 1
+
+
+@op
+def second(value: int) -> int:
+    return value + 1
+
+
+@job
+def two_ops() -> int:
+    return second(first())  # type: ignore[no-any-return]
+
+
+def test_a_run_with_a_long_linger_still_publishes_everything_by_its_end(
+    engine_settings: EngineSettings, redis_client: redis.Redis
+) -> None:
+    settings = engine_settings.model_copy(update={"publish_linger_ms": 1000})
+    started = time.monotonic()
+
+    result = two_ops.execute_in_process(settings=settings)
+
+    assert time.monotonic() - started < 1.0  # nothing waited for the linger
+    events = read_events(redis_client, KEYS.stream_for_run(result.run_id))
+    assert [event.seq for event in events] == list(range(1, 8))
+    assert str(events[-1].to_state) == "completed"
+    assert redis_client.exists(KEYS.run_record(result.run_id)) == 0
