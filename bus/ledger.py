@@ -4,16 +4,25 @@ At-least-once delivery means a handler may see an event twice (a worker died bef
 ack). Before running a handler the worker checks this record; after the handler succeeds
 it writes it. The one remaining window: a worker that dies after the handler's side effect
 and before ``record`` — then the handler runs again on redelivery.
+
+A worker handles a whole read batch at once, so the checks and records asked for in one
+turn of the event loop share one pipelined round trip (``done`` and ``record`` still
+return only once their own answer is in).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict
 
 from bus.keys import Keys
+
+T = TypeVar("T")
 
 
 class LedgerRecord(BaseModel):
@@ -44,6 +53,11 @@ class Ledger:
         self._client = client
         self._keys = keys
         self._ttl_s = ttl_s
+        #: Checks (``EXISTS`` of each key) and writes (key, value) waiting for this turn's
+        #: round trip, each with the future its caller awaits.
+        self._checks: list[tuple[list[str], asyncio.Future[list[int]]]] = []
+        self._writes: list[tuple[str, str, asyncio.Future[None]]] = []
+        self.round_trips = 0
 
     def __repr__(self) -> str:
         return f"<Ledger prefix={self._keys.prefix!r} ttl_s={self._ttl_s}>"
@@ -53,13 +67,17 @@ class Ledger:
         return bool(await self._client.exists(self._keys.handled(event_id, handler)))
 
     async def done(self, event_id: str, handlers: list[str]) -> set[str]:
-        """Which of ``handlers`` already succeeded for ``event_id`` (one round trip)."""
+        """Which of ``handlers`` already succeeded for ``event_id``.
+
+        Raises:
+            redis.RedisError: the round trip failed.
+        """
         if not handlers:
             return set()
-        async with self._client.pipeline(transaction=False) as pipe:
-            for handler in handlers:
-                pipe.exists(self._keys.handled(event_id, handler))
-            found: list[int] = await pipe.execute()
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._checks.append(([self._keys.handled(event_id, name) for name in handlers], future))
+        self._send_soon()
+        found = await future
         return {handler for handler, exists in zip(handlers, found, strict=True) if exists}
 
     async def record(
@@ -71,13 +89,79 @@ class Ledger:
         started_at: datetime,
         finished_at: datetime,
     ) -> None:
-        """Mark ``handler`` as done for ``event_id`` (with when and where it ran)."""
+        """Mark ``handler`` as done for ``event_id`` (with when and where it ran).
+
+        Raises:
+            redis.RedisError: the round trip failed (the record may not be written).
+        """
         value = LedgerRecord(consumer=consumer, started_at=started_at, finished_at=finished_at)
-        await self._client.set(
-            self._keys.handled(event_id, handler), value.model_dump_json(), ex=self._ttl_s
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writes.append(
+            (self._keys.handled(event_id, handler), value.model_dump_json(), future)
         )
+        self._send_soon()
+        await future
+
+    def _send_soon(self) -> None:
+        # The first request of a turn schedules the round trip for the next turn, by which
+        # time every handler task started in this turn has queued its own.
+        if len(self._checks) + len(self._writes) == 1:
+            asyncio.get_running_loop().call_soon(self._start_send)
+
+    def _start_send(self) -> None:
+        checks, self._checks = self._checks, []
+        writes, self._writes = self._writes, []
+        task = asyncio.get_running_loop().create_task(self._send(checks, writes))
+        task.add_done_callback(_retrieve)
+
+    async def _send(
+        self,
+        checks: list[tuple[list[str], asyncio.Future[list[int]]]],
+        writes: list[tuple[str, str, asyncio.Future[None]]],
+    ) -> None:
+        """One pipeline: the writes first (a check queued with them then sees them)."""
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key, value, _ in writes:
+                    pipe.set(key, value, ex=self._ttl_s)
+                for keys, _ in checks:
+                    for key in keys:
+                        pipe.exists(key)
+                replies: list[int] = [int(reply) for reply in await pipe.execute()]
+        except BaseException as exc:
+            _fail([future for *_, future in writes], exc)
+            _fail([future for _, future in checks], exc)
+            raise
+        self.round_trips += 1
+        for *_, written in writes:
+            _answer(written, None)
+        position = len(writes)
+        for keys, check in checks:
+            _answer(check, replies[position : position + len(keys)])
+            position += len(keys)
 
     async def get(self, event_id: str, handler: str) -> LedgerRecord | None:
         """The record of ``handler`` on ``event_id``, or ``None`` if it has not succeeded."""
         raw = await self._client.get(self._keys.handled(event_id, handler))
         return None if raw is None else LedgerRecord.parse(raw)
+
+
+def _answer(future: asyncio.Future[T], value: T) -> None:
+    if not future.done():  # its caller may have been cancelled meanwhile
+        future.set_result(value)
+
+
+def _fail(futures: Sequence[asyncio.Future[Any]], exc: BaseException) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if isinstance(exc, asyncio.CancelledError):
+            future.cancel()
+        else:
+            future.set_exception(exc)
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    # Each caller got the exception through its own future; mark the task's as seen.
+    if not task.cancelled():
+        task.exception()

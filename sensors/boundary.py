@@ -43,7 +43,9 @@ async def call_user_code(
         HookExecutionError: whatever ``fn`` raised (or a timeout), as ``__cause__``.
     """
     try:
-        return await asyncio.wait_for(_call(fn, args, kwargs, executor), timeout=timeout_s)
+        # ``asyncio.timeout`` rather than ``wait_for``: no extra task per call.
+        async with asyncio.timeout(timeout_s):
+            return await _call(fn, args, kwargs, executor)
     except Exception as exc:
         raise HookExecutionError(
             handler=handler, event_id=event_id, attempt=attempt, cause=exc

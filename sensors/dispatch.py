@@ -158,14 +158,15 @@ class Dispatcher:
         kind = handler_kind(handler.name)
         latency_s = (started_at - event.occurred_at).total_seconds()
         EVENT_TO_HANDLER_START.labels(kind).observe(max(latency_s, 0.0))
-        latency_ms = latency_s * 1000
-        logger.info(
-            "handler started handler=%s event_id=%s run_id=%s state=%s latency_ms=%.1f",
+        # One INFO line per handler run (its outcome, below); the start is DEBUG, since at
+        # thousands of events a second a second line per handler costs as much as the hook.
+        logger.debug(
+            "handler started handler=%s event_id=%s run_id=%s state=%s attempt=%d",
             handler.name,
             event.event_id,
             event.run_id,
             event.to_state,
-            latency_ms,
+            attempt,
         )
         resources = await self._resources.build(handler, event_id=event.event_id, attempt=attempt)
         clock = time.perf_counter()
@@ -179,11 +180,22 @@ class Dispatcher:
             executor=self._executor,
             **handler.kwargs,
         )
-        HANDLER_DURATION.labels(kind).observe(time.perf_counter() - clock)
+        duration_s = time.perf_counter() - clock
+        HANDLER_DURATION.labels(kind).observe(duration_s)
         await self._record(event, handler, started_at=started_at, finished_at=utc_now())
         self.succeeded += 1
         HANDLER_RUNS.labels(kind, "succeeded").inc()
-        logger.info("handler succeeded handler=%s event_id=%s", handler.name, event.event_id)
+        logger.info(
+            "handler succeeded handler=%s event_id=%s run_id=%s state=%s attempt=%d "
+            "latency_ms=%.1f duration_ms=%.1f",
+            handler.name,
+            event.event_id,
+            event.run_id,
+            event.to_state,
+            attempt,
+            latency_s * 1000,
+            duration_s * 1000,
+        )
 
     async def _record(
         self,

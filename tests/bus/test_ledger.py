@@ -1,0 +1,65 @@
+"""The idempotency ledger: checks and records of one loop turn share a round trip."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import redis
+
+from bus import Keys, connect_async
+from bus.ledger import Ledger
+from bus.settings import BusSettings
+from tests.conftest import TEST_PREFIX
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_concurrent_checks_and_records_share_one_round_trip(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    async def main() -> tuple[list[set[str]], set[str], int, int]:
+        client = connect_async(BusSettings(redis_url=redis_url))
+        ledger = Ledger(client, keys=Keys(prefix=TEST_PREFIX), ttl_s=60)
+        try:
+            await asyncio.gather(
+                *(
+                    ledger.record(
+                        f"e{n}", "hook:m:a", consumer="w", started_at=NOW, finished_at=NOW
+                    )
+                    for n in range(50)
+                )
+            )
+            after_records = ledger.round_trips
+            found = await asyncio.gather(
+                *(ledger.done(f"e{n}", ["hook:m:a", "hook:m:b"]) for n in range(100))
+            )
+            return found, await ledger.done("e7", []), after_records, ledger.round_trips
+        finally:
+            await client.aclose()
+
+    found, nothing, after_records, total = asyncio.run(main())
+    assert found == [{"hook:m:a"}] * 50 + [set()] * 50
+    assert nothing == set()
+    assert (after_records, total) == (1, 2)
+    assert redis_client.ttl(Keys(prefix=TEST_PREFIX).handled("e3", "hook:m:a")) > 50
+
+
+def test_every_caller_of_a_failed_round_trip_gets_the_error() -> None:
+    async def main() -> tuple[object, ...]:
+        # Nothing listens on port 1: the shared round trip fails for every caller.
+        client = connect_async(BusSettings(redis_url="redis://127.0.0.1:1/0", redis_timeout_s=1))
+        ledger = Ledger(client, keys=Keys(prefix=TEST_PREFIX), ttl_s=60)
+        try:
+            return tuple(
+                await asyncio.gather(
+                    ledger.done("e1", ["hook:m:a"]),
+                    ledger.record("e2", "hook:m:a", consumer="w", started_at=NOW, finished_at=NOW),
+                    return_exceptions=True,
+                )
+            )
+        finally:
+            await client.aclose()
+
+    results = asyncio.run(main())
+    assert [type(result) for result in results] == [redis.ConnectionError] * 2
