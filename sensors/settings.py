@@ -61,7 +61,9 @@ class WorkerSettings(NotifierSettings):
     #: The longest wait between two reconnection attempts while Redis is away, in seconds.
     reconnect_max_s: float = Field(default=5.0, gt=0)
     #: How often the worker looks for runs whose heartbeat deadline passed, in seconds.
-    crash_check_interval_s: float = Field(default=2.0, gt=0)
+    #: A lost run's crash is published at most this long after its deadline, so the
+    #: default keeps SIGKILL-of-everything → ``on_crashed`` within heartbeat timeout + 1 s.
+    crash_check_interval_s: float = Field(default=0.5, gt=0)
     #: Serve Prometheus metrics on this port (``/metrics``); unset: no metrics server.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     #: How often time-based checks (stuck runs, freshness, failure counts) are evaluated,
