@@ -6,9 +6,10 @@ reference. An event can only select among these; a reference that is not here is
 error (``HookNotFoundError``), never an import.
 
 Hooks indexed: every ``@success_hook``/``@failure_hook`` in the module; every hook
-attached to a job or op defined there; and every module-level function defined in the
-code location's own package (Prefect-style hooks attached at run time with
-``op.with_options(on_failure=[...])`` inside a job body).
+attached to a job or op defined there; and the module-level functions of the code
+location's own package that a job body names (Prefect-style hooks attached at run time
+with ``op.with_options(on_failure=[...])`` inside the body). Nothing else: an event cannot
+make a worker run a helper function that no job attaches.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import ModuleType
+from types import CodeType, ModuleType
+from typing import Any
 
 from bus.refs import callable_ref
-from engine.job import JobDefinition
+from engine.job import GraphDefinition, JobDefinition
 from engine.op import OpDefinition
 from notifiers.rules import NotificationRule
 from sensors.checks import CheckDefinition
@@ -112,14 +114,43 @@ def _index_hooks(module: ModuleType, objects: list[object]) -> dict[str, object]
     hooks: dict[str, object] = {}
     package = module.__name__.split(".")[0]
     for obj in objects:
-        if inspect.isfunction(obj) and obj.__module__.split(".")[0] == package:
-            if "<" not in obj.__qualname__:
-                hooks[callable_ref(obj)] = obj
-        elif isinstance(obj, HookDefinition):
+        if isinstance(obj, HookDefinition):
             hooks[obj.ref] = obj
         elif isinstance(obj, JobDefinition | OpDefinition):
             hooks.update(obj.hook_targets)
+        if isinstance(obj, JobDefinition | GraphDefinition):
+            hooks.update(_functions_named_in(obj.fn, package))
     return hooks
+
+
+def _functions_named_in(body: Callable[..., Any], package: str) -> dict[str, object]:
+    """Module-level functions of ``package`` that a job body names.
+
+    A Prefect-style hook attached at run time (``op.with_options(on_failure=[partial(h,
+    x=1)])`` inside the body) is named by the body's code, so it is found here; a helper
+    function no job body mentions can never be run from an event.
+    """
+    found: dict[str, object] = {}
+    namespace = getattr(body, "__globals__", {})
+    for name in _names_used(getattr(body, "__code__", None)):
+        value = namespace.get(name)
+        if (
+            inspect.isfunction(value)
+            and value.__module__.split(".")[0] == package
+            and "<" not in value.__qualname__
+        ):
+            found[callable_ref(value)] = value
+    return found
+
+
+def _names_used(code: CodeType | None) -> set[str]:
+    if code is None:
+        return set()
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, CodeType):  # nested functions and comprehensions
+            names |= _names_used(const)
+    return names
 
 
 def _index_sensors(module_name: str, objects: list[object]) -> dict[str, SensorDefinition]:

@@ -82,3 +82,8 @@ def etl_failures(context: RunFailureSensorContext) -> None:
     CALLS.append(
         ("etl_failures", {"run_id": context.run.run_id, "error": error.type if error else None})
     )
+
+
+def drop_tables(job_def: Any, run: Any, state: Any) -> None:
+    """A helper no job attaches as a hook: an event must never be able to run it."""
+    CALLS.append(("drop_tables", {}))

@@ -8,7 +8,17 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from bus import HOOKS_GROUP, Keys, RunState
+from bus import (
+    HOOKS_GROUP,
+    HookRef,
+    Keys,
+    OpEvent,
+    OpInfo,
+    OpState,
+    RunInfo,
+    RunState,
+    encode_event,
+)
 from engine import EngineSettings
 from sensors import CodeLocation, Worker, WorkerSettings
 from tests.code_locations import basic
@@ -125,8 +135,6 @@ def test_poison_entries_are_dead_lettered_and_the_worker_keeps_going(
 def test_an_event_naming_an_unknown_hook_is_dead_lettered(
     worker_settings: WorkerSettings, redis_client: redis.Redis
 ) -> None:
-    from bus import HookRef, OpEvent, OpInfo, OpState, RunInfo, encode_event
-
     prepare(worker_settings)
     event = OpEvent(
         seq=1,
@@ -151,3 +159,31 @@ def test_worker_repr_counts_what_it_did(worker_settings: WorkerSettings) -> None
         "<Worker consumer='test-worker' location='tests.code_locations.basic' handled=0 "
         "succeeded=0 retried=0 failed=0 held=0>"
     )
+
+
+def test_an_event_cannot_run_a_package_function_no_job_attaches(
+    worker_settings: WorkerSettings, redis_client: redis.Redis
+) -> None:
+    prepare(worker_settings)
+    event = OpEvent(
+        seq=1,
+        run=RunInfo(run_id="r", run_name="r", job_name="etl"),
+        op=OpInfo(name="x", step_key="x"),
+        hooks=(
+            HookRef(
+                ref="tests.code_locations.basic:drop_tables",
+                name="drop_tables",
+                style="state",
+                on=("failed",),
+            ),
+        ),
+        from_state=OpState.RUNNING,
+        to_state=OpState.FAILED,
+    )
+    redis_client.xadd(KEYS.events_stream(0), {b"event": encode_event(event)})
+
+    run_worker_until_idle(worker_settings)
+
+    assert basic.CALLS == []
+    [letter] = dead_letters(redis_client)
+    assert letter[b"reason"] == b"unknown_hook"
