@@ -91,6 +91,7 @@ class RedisServer:
         # The port in the name tells whose directory it is (several may exist at once).
         self._dir = self._dir or Path(tempfile.mkdtemp(prefix=f"hookbus-redis-{self.port}-"))
         self._dir.mkdir(parents=True, exist_ok=True)
+        # Its own session: a terminal's Ctrl-C must reach our cleanup, not kill Redis under it.
         self._process = subprocess.Popen(
             [
                 self.binary,
@@ -109,6 +110,7 @@ class RedisServer:
                 "--loglevel",
                 "warning",
             ],
+            start_new_session=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

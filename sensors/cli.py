@@ -124,6 +124,8 @@ def run(
             ),
         )
         click.echo(f"run {result.run_id} of job {result.job_name}: {result.state}")
+        if result.error is not None:  # show why, where the job was run, as Dagster does
+            click.secho(result.error.traceback or result.error.message, fg="red", err=True)
         sys.exit(0 if result.success else 1)
     ended = guard(
         debug, lambda: run_supervised(module, job_name, settings=settings, config_path=config_path)
@@ -138,12 +140,14 @@ def run(
 @click.pass_obj
 def demo(debug: bool, no_crash_scene: bool) -> None:
     settings = guard(debug, BusSettings)
-    sys.exit(
-        guard(
-            debug,
-            lambda: run_demo(settings, env=dict(os.environ), crash_scene=not no_crash_scene),
+    try:
+        code = guard(
+            debug, lambda: run_demo(settings, env=dict(os.environ), crash_scene=not no_crash_scene)
         )
-    )
+    except KeyboardInterrupt:
+        click.echo("\ndemo interrupted; everything it started has been stopped.", err=True)
+        code = 130
+    sys.exit(code)
 
 
 @main.command(help=HELP_WATCH)

@@ -62,7 +62,8 @@ def run_crash_scene(
         )
         try:
             record = _poll(lambda: _running_record(client, settings), timeout_s, "the op to run")
-            assert record.pid is not None
+            if record.pid is None:
+                raise RuntimeError(f"run {record.run.run_id} has no pid in its record")
             os.kill(record.pid, signal.SIGKILL)
             killed_at = utc_now()
             console.print(f"Killed process {record.pid} (run {record.run.run_id}) with SIGKILL.")

@@ -50,7 +50,7 @@ def dlq_list(debug: bool, limit: int, as_json: bool) -> None:
             letter.reason,
             letter.handler or "-",
             str(letter.attempts),
-            letter.error[:80],
+            letter.error if len(letter.error) <= 100 else letter.error[:99] + "…",
         )
     Console().print(table)
 

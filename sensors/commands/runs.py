@@ -39,6 +39,9 @@ def runs_list(debug: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([run.model_dump(mode="json") for run in active], indent=2))
         return
+    if not active:
+        click.echo("no active runs (every run has ended; see hookbus events tail)")
+        return
     Console().print(active_runs_table(active))
 
 

@@ -188,3 +188,18 @@ def test_runs_show_of_an_unknown_run_says_what_to_do(cli: CliRunner) -> None:
     result = cli.invoke(main, ["runs", "show", "nope"])
     assert result.exit_code == 2
     assert "run 'nope' has no events on the bus" in result.output
+
+
+def test_runs_show_accepts_the_short_id_events_tail_prints(
+    cli: CliRunner, engine_settings: EngineSettings
+) -> None:
+    result = basic.quiet.execute_in_process(settings=engine_settings)
+    shown = invoke(cli, "runs", "show", result.run_id[:8], "--json").output.splitlines()
+    assert {json.loads(line)["run"]["run_id"] for line in shown} == {result.run_id}
+
+
+def test_hookbus_run_shows_why_the_job_failed(cli: CliRunner) -> None:
+    result = cli.invoke(main, ["run", "tests.code_locations.basic", "etl", "--in-process"])
+    assert result.exit_code == 1
+    assert "ValueError: cannot load 6" in result.output
+    assert "Traceback (most recent call last)" in result.output
