@@ -1,17 +1,20 @@
 """The wire between the engine and the workers: events on Redis Streams.
 
-The path of an event, hop by hop (each function adds one thing):
+The path of an event, hop by hop (each function adds one thing; the full story, with the
+notification rules, is in ``docs/architecture.md``):
 
 1. ``engine.run.Run.transition`` / ``engine.run.Run.op_transition`` — a state change
    becomes a validated ``RunEvent`` / ``OpEvent`` with the run's next ``seq``.
 2. ``bus.publisher.Publisher.publish`` — JSON, ``XADD`` to the run's shard stream
    (``bus.keys.Keys.stream_for_run``); kept in order while Redis is away.
-3. ``bus.consumer.Consumer.read`` — ``XREADGROUP`` in the ``hooks`` group (and one group
-   per sensor) in a worker process.
+3. ``bus.consumer.Consumer.read`` — ``XREADGROUP`` in the ``hooks`` group, one group per
+   sensor and one per notification rule, in a worker process.
 4. ``sensors.worker.Worker.process`` — decode (``bus.events.decode_event``), pick the
-   handlers (``sensors.registry.CodeLocation.handlers_for``).
+   handlers (``sensors.handlers.hook_handlers``, resolved in
+   ``sensors.registry.CodeLocation``).
 5. ``sensors.dispatch.Dispatcher.run_handler`` — skip what already succeeded
-   (``sensors.ledger``), call user code through ``sensors.boundary``, record success.
+   (``bus.ledger.Ledger``), call user code through ``sensors.boundary.call_user_code``,
+   record success.
 6. ``notifiers.slack.SlackNotifier.post`` — ``chat.postMessage`` via slack-sdk.
 7. ``bus.consumer.Consumer.ack`` — ``XACK`` once every handler is done.
 """

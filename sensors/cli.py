@@ -37,6 +37,7 @@ from sensors.logs import configure_logging
 from sensors.registry import CodeLocation
 from sensors.runner import run_watcher, run_worker
 from sensors.settings import HealthThresholds, WatchSettings, WorkerSettings
+from sensors.settings_check import check_environment
 from sensors.status import find_problems, render_status
 from sensors.supervisor import supervise_workers
 
@@ -63,6 +64,7 @@ HELP_PROCESSES = "Run P worker processes under a supervisor that restarts them (
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj = debug
+    guard(debug, lambda: check_environment(os.environ))
     # A code location named on the command line is imported relative to where we stand.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())

@@ -26,7 +26,7 @@ from typing import IO
 import redis
 from rich.console import Console
 
-from bus.connection import connect
+from bus.connection import connect, redacted_url
 from bus.events import OpEvent, RunEvent, decode_event
 from bus.ledger import LedgerRecord
 from bus.publisher import EVENT_FIELD
@@ -82,7 +82,7 @@ def _redis_for(settings: BusSettings) -> Iterator[str]:
     probe = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.5)
     try:
         probe.ping()
-        console.print(f"[dim]Using the Redis at {settings.redis_url}.[/]")
+        console.print(f"[dim]Using the Redis at {redacted_url(settings.redis_url)}.[/]")
         yield settings.redis_url
         return
     except redis.RedisError:
@@ -91,8 +91,8 @@ def _redis_for(settings: BusSettings) -> Iterator[str]:
         probe.close()
     with RedisServer() as server:
         console.print(
-            f"[yellow]No Redis answers at {settings.redis_url}; started a private one "
-            f"({server.binary}) on port {server.port} for this demo. "
+            f"[yellow]No Redis answers at {redacted_url(settings.redis_url)}; started a private "
+            f"one ({server.binary}) on port {server.port} for this demo. "
             "It stops when the demo ends.[/]"
         )
         yield server.url

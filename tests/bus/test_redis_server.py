@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from bus import ConfigError
+from bus.connection import redacted_url
 from bus.redis_server import RedisServer, find_redis_server
 
 
@@ -30,3 +31,8 @@ def test_without_any_binary_the_error_says_how_to_get_one(monkeypatch: pytest.Mo
 def test_a_binary_that_does_not_serve_is_reported() -> None:
     with pytest.raises(ConfigError, match="did not answer on port"):
         RedisServer(binary="/bin/false").start(timeout_s=1)
+
+
+def test_redacted_url_hides_only_the_password() -> None:
+    assert redacted_url("redis://hookbus:s3cret@redis:6379/0") == "redis://hookbus:***@redis:6379/0"
+    assert redacted_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
