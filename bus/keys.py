@@ -179,3 +179,9 @@ class Keys:
         """Set when time-based check ``check`` fires for ``subject`` (a run or a job), so it
         fires once per occurrence. TTL: the check's window (it may fire again after)."""
         return f"{self.prefix}:check:{check}:{subject}"
+
+    def run_request(self, sensor: str, run_key: str) -> str:
+        """Set when sensor ``sensor`` started a run for ``run_key``, so it starts once.
+
+        TTL: ``sensors.run_requests.RUN_KEY_TTL_S`` (a week)."""
+        return f"{self.prefix}:run-request:{sensor}:{run_key}"

@@ -24,6 +24,7 @@ from sensors.errors import (
 )
 from sensors.hooks import HookDefinition, failure_hook, success_hook
 from sensors.registry import CodeLocation
+from sensors.run_requests import RunRequest
 from sensors.run_status import (
     RunFailureSensorContext,
     RunStatusSensorContext,
@@ -53,6 +54,7 @@ __all__ = [
     "OpException",
     "OpRun",
     "RunFailureSensorContext",
+    "RunRequest",
     "RunStatusSensorContext",
     "SensorDefinition",
     "SensorNotFoundError",

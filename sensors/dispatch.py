@@ -170,7 +170,7 @@ class Dispatcher:
         )
         resources = await self._resources.build(handler, event_id=event.event_id, attempt=attempt)
         clock = time.perf_counter()
-        await call_user_code(
+        result = await call_user_code(
             handler.fn,
             *handler.build_args(resources),
             handler=handler.name,
@@ -180,6 +180,8 @@ class Dispatcher:
             executor=self._executor,
             **handler.kwargs,
         )
+        if handler.after is not None:
+            await handler.after(result)
         duration_s = time.perf_counter() - clock
         HANDLER_DURATION.labels(kind).observe(duration_s)
         await self._record(event, handler, started_at=started_at, finished_at=utc_now())

@@ -7,7 +7,7 @@ dead-letter entry can name it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -16,6 +16,7 @@ from sensors.context import hook_context_from_event
 from sensors.errors import HookNotFoundError
 from sensors.hooks import HookDefinition
 from sensors.registry import CodeLocation
+from sensors.run_requests import RunLauncher
 from sensors.run_status import SensorDefinition
 from sensors.state_args import DefinitionStub, state_hook_args
 
@@ -44,6 +45,9 @@ class Handler:
     #: The run's resource config (run config ``resources:``, redacted; ``{"env": NAME}``
     #: references kept), by resource key.
     resource_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Called with what the user function returned, after it succeeded (a sensor's
+    #: ``RunRequest``s); ``None``: the result is dropped.
+    after: Callable[[Any], Awaitable[None]] | None = None
 
     def __repr__(self) -> str:
         return f"<Handler {self.name}>"
@@ -106,11 +110,21 @@ def _definition_for(event: RunEvent | OpEvent, location: CodeLocation) -> object
     return location.job(event.job_name) or DefinitionStub(event.job_name)
 
 
-def sensor_handler(sensor: SensorDefinition, event: RunEvent) -> Handler:
-    """The handler that runs ``sensor`` for ``event``."""
+def sensor_handler(
+    sensor: SensorDefinition, event: RunEvent, launcher: RunLauncher | None = None
+) -> Handler:
+    """The handler that runs ``sensor`` for ``event`` (starting the runs it requests)."""
+    after = None
+    if sensor.request_job is not None and launcher is not None:
+        job = sensor.request_job
+
+        async def after(result: Any) -> None:
+            await launcher.launch(job, result, sensor=sensor.name, event_id=event.event_id)
+
     return Handler(
         name=f"sensor:{sensor.name}",
         fn=sensor.fn,
         build_args=lambda resources: (sensor.build_context(event, resources=resources),),
         resource_keys=sensor.required_resource_keys,
+        after=after,
     )

@@ -90,6 +90,8 @@ class SensorDefinition:
     monitored_jobs: frozenset[str] = frozenset()
     required_resource_keys: frozenset[str] = frozenset()
     failure: bool = False
+    #: The job a ``RunRequest`` returned by the sensor starts (``None``: it starts none).
+    request_job: str | None = None
     resource_defs: Mapping[str, object] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -131,6 +133,10 @@ def _job_names(jobs: Iterable[object] | None) -> frozenset[str]:
     return frozenset(job if isinstance(job, str) else getattr(job, "name") for job in jobs or ())  # noqa: B009
 
 
+def _job_name(job: object | None) -> str | None:
+    return None if job is None else next(iter(_job_names([job])))
+
+
 @overload
 def run_failure_sensor(fn: Callable[..., Any], /) -> SensorDefinition: ...
 
@@ -141,6 +147,7 @@ def run_failure_sensor(
     name: str | None = None,
     monitored_jobs: Iterable[object] | None = None,
     required_resource_keys: Iterable[str] = (),
+    request_job: object | None = None,
 ) -> SensorDecorator: ...
 
 
@@ -151,6 +158,7 @@ def run_failure_sensor(
     name: str | None = None,
     monitored_jobs: Iterable[object] | None = None,
     required_resource_keys: Iterable[str] = (),
+    request_job: object | None = None,
 ) -> SensorDefinition | SensorDecorator:
     """A sensor on runs that fail or crash, receiving a ``RunFailureSensorContext``.
 
@@ -158,6 +166,8 @@ def run_failure_sensor(
         name: the sensor's name (default: the function's name).
         monitored_jobs: jobs (definitions or names) to watch; default all.
         required_resource_keys: resources from the worker's ``resources`` it uses.
+        request_job: a job (or its name) the sensor may start by returning a
+            ``RunRequest``.
     """
 
     def decorate(func: Callable[..., Any]) -> SensorDefinition:
@@ -168,6 +178,7 @@ def run_failure_sensor(
             monitored_jobs=_job_names(monitored_jobs),
             required_resource_keys=frozenset(required_resource_keys),
             failure=True,
+            request_job=_job_name(request_job),
         )
 
     return decorate(fn) if fn is not None else decorate
@@ -179,6 +190,7 @@ def run_status_sensor(
     name: str | None = None,
     monitored_jobs: Iterable[object] | None = None,
     required_resource_keys: Iterable[str] = (),
+    request_job: object | None = None,
 ) -> SensorDecorator:
     """A sensor on runs that reach ``run_status``, receiving a ``RunStatusSensorContext``.
 
@@ -187,6 +199,8 @@ def run_status_sensor(
         name: the sensor's name (default: the function's name).
         monitored_jobs: jobs (definitions or names) to watch; default all.
         required_resource_keys: resources from the worker's ``resources`` it uses.
+        request_job: a job (or its name) the sensor may start by returning a
+            ``RunRequest``.
     """
     states = frozenset({run_status} if isinstance(run_status, RunState) else run_status)
 
@@ -197,6 +211,7 @@ def run_status_sensor(
             run_states=states,
             monitored_jobs=_job_names(monitored_jobs),
             required_resource_keys=frozenset(required_resource_keys),
+            request_job=_job_name(request_job),
         )
 
     return decorate

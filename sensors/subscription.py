@@ -23,6 +23,7 @@ from notifiers.rules import NotificationRule
 from sensors.handlers import Handler, MissingHook, hook_handlers, sensor_handler
 from sensors.notifications import rule_handlers
 from sensors.registry import CodeLocation
+from sensors.run_requests import RunLauncher
 from sensors.run_status import SensorDefinition
 from sensors.settings import WorkerSettings
 
@@ -169,6 +170,7 @@ def subscriptions_for(
     *,
     settings: WorkerSettings,
     alerting: Alerting,
+    launcher: RunLauncher | None = None,
 ) -> list[Subscription]:
     """For each shard: one subscription for the hooks, one per sensor, one per rule.
 
@@ -179,7 +181,9 @@ def subscriptions_for(
     return [
         subscription
         for stream in keys.all_event_streams()
-        for subscription in _subscriptions_on(stream, location, client, settings, alerting)
+        for subscription in _subscriptions_on(
+            stream, location, client, settings, alerting, launcher
+        )
     ]
 
 
@@ -189,6 +193,7 @@ def _subscriptions_on(
     client: aioredis.Redis,
     settings: WorkerSettings,
     alerting: Alerting,
+    launcher: RunLauncher | None,
 ) -> list[Subscription]:
     keys = settings.keys
 
@@ -198,7 +203,7 @@ def _subscriptions_on(
     def sensor_subscription(sensor: SensorDefinition) -> Subscription:
         def select(event: RunEvent | OpEvent) -> tuple[list[Handler], list[MissingHook]]:
             if isinstance(event, RunEvent) and sensor.matches(event):
-                return [sensor_handler(sensor, event)], []
+                return [sensor_handler(sensor, event, launcher)], []
             return [], []
 
         return Subscription(consumer(keys.sensor_group(sensor.name)), select, sensor=sensor.name)

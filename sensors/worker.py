@@ -37,6 +37,7 @@ from sensors.maintenance import maintenance_jobs
 from sensors.metrics import DEAD_LETTERS, EVENTS_CONSUMED
 from sensors.registry import CodeLocation
 from sensors.resources import ResourceBuilder
+from sensors.run_requests import RunLauncher
 from sensors.schedule import Periodic
 from sensors.settings import WorkerSettings
 from sensors.subscription import Subscription, subscriptions_for
@@ -93,8 +94,15 @@ class Worker:
             reconnect=self._reconnect,
         )
         self.alerting = Alerting(self._client, keys=self._keys, settings=settings, env=env or {})
+        self.launcher = RunLauncher(
+            self._client, keys=self._keys, module=location.module_name, env=env or {}
+        )
         self.subscriptions = subscriptions_for(
-            location, self._client, settings=settings, alerting=self.alerting
+            location,
+            self._client,
+            settings=settings,
+            alerting=self.alerting,
+            launcher=self.launcher,
         )
         self.checks = CheckRunner(
             self._client,
