@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -70,7 +70,6 @@ class RunLauncher:
         self._keys = keys
         self.module = module
         self._env = dict(env)
-        self._children: set[asyncio.Task[None]] = set()
         self.launched = 0
 
     def __repr__(self) -> str:
@@ -91,21 +90,21 @@ class RunLauncher:
     async def _start(self, job: str, request: RunRequest, *, sensor: str, run_key: str) -> None:
         command = [sys.executable, "-m", "sensors", "run", self.module, job]
         if request.run_config:
-            config = Path(tempfile.mkstemp(prefix="hookbus-run-", suffix=".yaml")[1])
-            config.write_text(yaml.safe_dump(request.run_config))
-            command[4:4] = ["--config", str(config)]
-        process = await asyncio.create_subprocess_exec(
-            *command, env=self._env, start_new_session=True
+            descriptor, name = tempfile.mkstemp(prefix="hookbus-run-", suffix=".yaml")
+            with os.fdopen(descriptor, "w") as config:
+                config.write(yaml.safe_dump(request.run_config))
+            command[4:4] = ["--config", name]
+        # Through a shell that backgrounds it and exits at once: the run is its own
+        # process (its own supervisor), not the worker's child, and outlives a worker stop.
+        launcher = await asyncio.create_subprocess_exec(
+            "/bin/sh",
+            "-c",
+            '"$@" &',
+            "hookbus-run",
+            *command,
+            env=self._env,
+            start_new_session=True,
         )
+        await launcher.wait()
         self.launched += 1
-        logger.info(
-            "run requested sensor=%s job=%s key=%s pid=%d", sensor, job, run_key, process.pid
-        )
-        task = asyncio.create_task(self._reap(process, job))
-        self._children.add(task)
-        task.add_done_callback(self._children.discard)
-
-    async def _reap(self, process: asyncio.subprocess.Process, job: str) -> None:
-        # Wait for the child so it does not linger as a zombie; its events tell the rest.
-        code = await process.wait()
-        logger.info("requested run ended job=%s pid=%d code=%d", job, process.pid, code)
+        logger.info("run requested sensor=%s job=%s key=%s", sensor, job, run_key)
