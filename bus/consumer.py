@@ -17,6 +17,7 @@ import redis
 import redis.asyncio as aioredis
 
 from bus.publisher import EVENT_FIELD
+from bus.utils import text
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class Consumer:
         return [
             delivery
             for stream, entries in reply or []
-            for delivery in _deliveries(_text(stream), entries)
+            for delivery in _deliveries(text(stream), entries)
         ]
 
     async def ack(self, delivery: Delivery) -> None:
@@ -136,9 +137,9 @@ class Consumer:
                 start_id=self._reclaim_cursor.get(stream, "0-0"),
                 count=count,
             )
-            self._reclaim_cursor[stream] = _text(reply[0])
+            self._reclaim_cursor[stream] = text(reply[0])
             deliveries.extend(_deliveries(stream, reply[1]))
-            gone[stream] = [_text(entry_id) for entry_id in (reply[2] if len(reply) > 2 else [])]
+            gone[stream] = [text(entry_id) for entry_id in (reply[2] if len(reply) > 2 else [])]
         return Reclaimed(deliveries=deliveries, gone=gone)
 
     async def move_to(self, start_id: str) -> None:
@@ -171,7 +172,7 @@ def _deliveries(
     return [
         Delivery(
             stream=stream,
-            entry_id=_text(entry_id),
+            entry_id=text(entry_id),
             payload=fields.get(EVENT_FIELD) if fields else None,
         )
         for entry_id, fields in entries
@@ -181,7 +182,3 @@ def _deliveries(
 # XREADGROUP's reply without decode_responses: [(stream, [(entry_id, {field: value})])].
 # A pending entry that was deleted from the stream comes back with no fields.
 _XReadReply = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes] | None]]]]
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

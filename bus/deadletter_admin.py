@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from bus.errors import BusError
 from bus.keys import Keys
 from bus.publisher import EVENT_FIELD
+from bus.utils import entry_order
 
 
 class DeadLetter(BaseModel):
@@ -50,7 +51,7 @@ def list_dead_letters(client: redis.Redis, keys: Keys, *, limit: int = 100) -> l
             list[tuple[bytes, dict[bytes, bytes]]], client.xrevrange(stream, count=limit)
         )
         letters.extend(_letter(stream, entry_id, fields) for entry_id, fields in entries)
-    letters.sort(key=lambda letter: _id_order(letter.id), reverse=True)
+    letters.sort(key=lambda letter: entry_order(letter.id), reverse=True)
     return letters[:limit]
 
 
@@ -131,8 +132,3 @@ def _letter(stream: str, entry_id: bytes, fields: dict[bytes, bytes]) -> DeadLet
         failed_at=datetime.fromisoformat(failed_at) if failed_at else None,
         payload=text("payload"),
     )
-
-
-def _id_order(entry_id: str) -> tuple[int, int]:
-    millis, _, sequence = entry_id.partition("-")
-    return int(millis), int(sequence or 0)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from bus.deadletter_admin import count_dead_letters
 from bus.keys import Keys
 from bus.runs import RunRecord
+from bus.utils import text
 
 _REPORT = ConfigDict(frozen=True, extra="forbid")
 
@@ -197,6 +198,4 @@ def _entry_id(entry: Any) -> str | None:
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return None if value is None else text(value)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import redis.asyncio as aioredis
+
+from bus.utils import entry_order, text
 
 logger = logging.getLogger(__name__)
 
@@ -35,25 +36,16 @@ class TrimResult:
     held_by: tuple[str, ...] = ()
 
 
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 async def oldest_needed(client: aioredis.Redis, stream: str) -> dict[str, str]:
     """For each consumer group of ``stream``, the oldest entry id it still needs."""
     needed: dict[str, str] = {}
     for group in await client.xinfo_groups(stream):
-        name = _text(group["name"])
+        name = text(group["name"])
         if int(group["pending"]):
             summary = await client.xpending(stream, name)
-            needed[name] = _text(summary["min"])
+            needed[name] = text(summary["min"])
         else:
-            needed[name] = _text(group["last-delivered-id"])
+            needed[name] = text(group["last-delivered-id"])
     return needed
 
 
@@ -63,9 +55,19 @@ async def trim_events(
     """Trim ``stream`` to ``max_age_s`` without passing any group, then to ``max_len``."""
     needed = await oldest_needed(client, stream)
     cutoff = (now_ms - int(max_age_s * 1000), 0)
-    safe = min([cutoff, *(_id_key(entry_id) for entry_id in needed.values())])
-    held_by = tuple(sorted(name for name, entry_id in needed.items() if _id_key(entry_id) < cutoff))
+    safe = min([cutoff, *(entry_order(entry_id) for entry_id in needed.values())])
     removed = int(await client.xtrim(stream, minid=f"{safe[0]}-{safe[1]}", approximate=False))
+    # Only a group whose position is older than the cutoff AND behind an entry that is
+    # still there keeps anything: a new group at 0-0 on an empty stream keeps nothing.
+    oldest_left = await client.xrange(stream, count=1)
+    first = entry_order(oldest_left[0][0]) if oldest_left else cutoff
+    held_by = tuple(
+        sorted(
+            name
+            for name, entry_id in needed.items()
+            if first < cutoff and entry_order(entry_id) < cutoff
+        )
+    )
     if await client.xlen(stream) <= max_len:
         return TrimResult(stream=stream, removed=removed, held_by=held_by)
     return await _enforce_cap(client, stream, max_len, needed, removed)
@@ -75,8 +77,8 @@ async def _enforce_cap(
     client: aioredis.Redis, stream: str, max_len: int, needed: dict[str, str], removed: int
 ) -> TrimResult:
     newest = await client.xrevrange(stream, count=max_len) or []
-    first_kept = _id_key(_text(newest[-1][0]))
-    behind = sorted(name for name, entry_id in needed.items() if _id_key(entry_id) < first_kept)
+    first_kept = entry_order(text(newest[-1][0]))
+    behind = sorted(name for name, entry_id in needed.items() if entry_order(entry_id) < first_kept)
     capped = int(await client.xtrim(stream, maxlen=max_len, approximate=False))
     if behind:
         logger.error(

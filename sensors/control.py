@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bus.errors import ConfigError
 from bus.keys import Keys
+from bus.utils import text
 from sensors.errors import SensorNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -105,8 +106,8 @@ def sensor_states(client: redis.Redis, keys: Keys) -> list[SensorState]:
     for stream in keys.all_event_streams():
         groups = client.xinfo_groups(stream) if client.exists(stream) else []
         for group in groups:
-            sensor = _text(group["name"]).removeprefix(prefix)
-            if sensor == _text(group["name"]):
+            sensor = text(group["name"]).removeprefix(prefix)
+            if sensor == text(group["name"]):
                 continue  # not a sensor's group
             previous, group_lag = lags.get(sensor, 0), group.get("lag")
             lags[sensor] = None if previous is None or group_lag is None else previous + group_lag
@@ -140,7 +141,3 @@ def _move(client: redis.Redis, keys: Keys, name: str, start_id: str) -> None:
             if "NOGROUP" not in str(exc):
                 raise
             client.xgroup_create(stream, group, id=start_id, mkstream=True)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -13,6 +13,7 @@ from bus.errors import EventValidationError
 from bus.events import OpEvent, RunEvent, decode_event
 from bus.keys import Keys
 from bus.publisher import EVENT_FIELD
+from bus.utils import entry_order
 
 _STATE_STYLES = {
     "failed": "bold red",
@@ -51,7 +52,7 @@ def recent_events(
     for stream in keys.all_event_streams():
         entries = cast(_Entries, client.xrevrange(stream, count=count))
         last_ids[stream] = entries[0][0].decode() if entries else "0-0"
-        merged.extend((_order(entry_id), event) for entry_id, event in _decoded(entries))
+        merged.extend((entry_order(entry_id), event) for entry_id, event in _decoded(entries))
     merged.sort(key=lambda pair: pair[0])
     return [event for _, event in merged[-count:]], last_ids
 
@@ -95,8 +96,3 @@ def _decoded(entries: _Entries) -> Iterator[tuple[bytes, RunEvent | OpEvent]]:
             yield entry_id, decode_event(fields.get(EVENT_FIELD, b""))
         except EventValidationError:
             continue  # invalid entries are the dead-letter stream's business
-
-
-def _order(entry_id: bytes) -> tuple[int, int]:
-    millis, _, sequence = entry_id.decode().partition("-")
-    return int(millis), int(sequence or 0)

@@ -99,3 +99,18 @@ def test_dead_letters_are_trimmed_by_age(redis_url: str, redis_client: redis.Red
             await client.aclose()
 
     assert asyncio.run(run()) == 3
+
+
+def test_a_new_group_on_an_empty_stream_holds_nothing_back(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    async def scenario() -> tuple[int, tuple[str, ...]]:
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            await client.xgroup_create("s", "hooks", id="0", mkstream=True)
+            result = await trim_events(client, "s", max_age_s=60, max_len=100, now_ms=10**13)
+            return result.removed, result.held_by
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(scenario()) == (0, ())
