@@ -39,7 +39,7 @@ class ResourceDefinition:
     config: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
-        name = getattr(self.resource_fn, "__name__", "resource")
+        name = getattr(self.resource_fn, "__name__", "hardcoded")
         return f"<ResourceDefinition {name} configured={sorted(self.config)}>"
 
     def configured(self, config: Mapping[str, Any]) -> ResourceDefinition:
