@@ -138,19 +138,20 @@ def test_when_the_whole_process_group_dies_a_worker_publishes_the_crash_and_runs
     redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     config, _ = run_config(tmp_path)
+    # The job starts first so that both processes start up at the same time.
     with (
-        worker_process(
-            "tests.code_locations.lifecycle",
-            redis_url=redis_url,
-            prefix=TEST_PREFIX,
-            env={"HOOKBUS_CRASH_CHECK_INTERVAL_S": "0.1"},
-        ) as worker,
         hookbus_run(
             redis_url,
             tmp_path,
             config,
             env={"HOOKBUS_HEARTBEAT_INTERVAL_S": "0.1", "HOOKBUS_HEARTBEAT_TIMEOUT_S": "0.6"},
         ) as parent,
+        worker_process(
+            "tests.code_locations.lifecycle",
+            redis_url=redis_url,
+            prefix=TEST_PREFIX,
+            env={"HOOKBUS_CRASH_CHECK_INTERVAL_S": "0.1"},
+        ) as worker,
     ):
         record = live_record(redis_client)
         os.killpg(parent.pid, signal.SIGKILL)
@@ -223,37 +224,28 @@ def test_a_run_cancelled_from_another_process_stops_at_the_next_op_and_runs_on_c
 ) -> None:
     config, marker = run_config(tmp_path)
     with (
-        worker_process(
-            "tests.code_locations.lifecycle", redis_url=redis_url, prefix=TEST_PREFIX
-        ) as worker,
         hookbus_run(
             redis_url, tmp_path, config, env={"HOOKBUS_HEARTBEAT_INTERVAL_S": "0.1"}
         ) as parent,
+        worker_process(
+            "tests.code_locations.lifecycle", redis_url=redis_url, prefix=TEST_PREFIX
+        ) as worker,
     ):
         run_id = live_record(redis_client).run.run_id
-        cancel = subprocess.run(
-            [sys.executable, "-m", "sensors", "runs", "cancel", run_id],
-            env={
-                **os.environ,
-                "PYTHONPATH": str(ROOT),
-                "HOOKBUS_REDIS_URL": redis_url,
-                "HOOKBUS_KEY_PREFIX": TEST_PREFIX,
-            },
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        assert cancel.returncode == 0, cancel.stderr
-        assert f"cancel requested for run {run_id}" in cancel.stdout
+        # `hookbus runs cancel` from this process; the run lives in the supervised child.
+        runner = CliRunner(env={"HOOKBUS_REDIS_URL": redis_url, "HOOKBUS_KEY_PREFIX": TEST_PREFIX})
+        cancel = runner.invoke(main, ["runs", "cancel", run_id])
+        assert cancel.exit_code == 0, cancel.output
+        assert f"cancel requested for run {run_id}" in cancel.output
         wait_until(
             lambda: any(e.to_state == "cancelling" for e in run_events(redis_client, run_id)),
+            timeout_s=20,
             what="the run to go cancelling",
         )
         marker.unlink()  # let the running op finish: the run stops at the next op
-        assert parent.wait(timeout=10) == 1
+        assert parent.wait(timeout=20) == 1
         hook_calls = wait_until(
-            lambda: lifecycle.calls(redis_client), timeout_s=10, what="the on_cancellation hook"
+            lambda: lifecycle.calls(redis_client), timeout_s=20, what="the on_cancellation hook"
         )
 
     steps = [
