@@ -106,7 +106,7 @@ def resolve_run_config(
         if name not in job.op_defs:
             raise RunConfigError(
                 f"run config names op {name!r}, which job {job.name!r} does not call: got "
-                f"{sorted(run_config.ops)}. Use one of {sorted(job.op_defs)}."
+                f"{name!r}. Use one of {sorted(job.op_defs)}."
             )
     for key in run_config.resources:
         if key not in job.resource_defs:

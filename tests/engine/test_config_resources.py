@@ -76,7 +76,11 @@ def test_invalid_config_fails_before_the_run_naming_the_op_and_the_field(
 def test_unknown_ops_resources_and_keys_in_run_config_are_refused(
     engine_settings: EngineSettings, tmp_path: Path
 ) -> None:
-    with pytest.raises(RunConfigError, match=r"names op 'limitd', which job 'configured_job'"):
+    with pytest.raises(
+        RunConfigError,
+        match=r"names op 'limitd', which job 'configured_job' does not call: got 'limitd'\. "
+        r"Use one of \['limited', 'use_store'\]",
+    ):
         flows.configured_job.execute_in_process(
             run_config={"ops": {"limitd": {"config": {}}}}, settings=engine_settings
         )
