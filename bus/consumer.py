@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 import redis.asyncio as aioredis
@@ -141,6 +142,26 @@ class Consumer:
             deliveries.extend(_deliveries(stream, reply[1]))
             gone[stream] = [text(entry_id) for entry_id in (reply[2] if len(reply) > 2 else [])]
         return Reclaimed(deliveries=deliveries, gone=gone)
+
+    async def delivery_counts(self, stream: str, entry_ids: list[str]) -> dict[str, int]:
+        """How many times each of this consumer's pending ``entry_ids`` was delivered."""
+        if not entry_ids:
+            return {}
+        wanted = set(entry_ids)
+        ordered = sorted(entry_ids, key=lambda entry_id: tuple(map(int, entry_id.split("-"))))
+        pending = await self._client.xpending_range(
+            stream,
+            self.group,
+            min=ordered[0],
+            max=ordered[-1],
+            count=len(ordered) * 2 + 16,
+            consumername=self.consumer,
+        )
+        counts = {
+            _text(cast(bytes, entry["message_id"])): int(entry["times_delivered"])
+            for entry in pending
+        }
+        return {entry_id: count for entry_id, count in counts.items() if entry_id in wanted}
 
     async def move_to(self, start_id: str) -> None:
         """Set this group's position on every stream (``XGROUP SETID``), creating it if needed.

@@ -50,6 +50,10 @@ class WorkerSettings(NotifierSettings):
     #: worker) is taken over by another (XAUTOCLAIM), in milliseconds. Live workers refresh
     #: their entries every third of this, so a long hook is never taken away.
     claim_idle_ms: int = Field(default=15_000, ge=100)
+    #: An entry delivered more than this many times (each time its worker died: an
+    #: entry that kills workers, e.g. a hook that exhausts memory) is dead-lettered instead
+    #: of being reclaimed again.
+    max_deliveries: int = Field(default=5, ge=1)
     #: How often each worker looks for entries to take over, in seconds.
     reclaim_interval_s: float = Field(default=5.0, gt=0)
     #: Entries a worker holds at once (being handled or waiting for a handler slot);

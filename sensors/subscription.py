@@ -16,6 +16,7 @@ import redis
 import redis.asyncio as aioredis
 
 from bus.consumer import Consumer, Delivery
+from bus.deadletter import DeadLetters
 from bus.events import OpEvent, RunEvent
 from bus.keys import HOOKS_GROUP
 from notifiers.alerting import Alerting
@@ -143,8 +144,16 @@ class Subscription:
         while self.has_finished() and await self.flush_acks():
             pass
 
-    async def reclaim(self, *, min_idle_ms: int, count: int) -> list[Delivery]:
-        """Entries other consumers left idle for ``min_idle_ms``, now this worker's to run."""
+    async def reclaim(
+        self, *, min_idle_ms: int, count: int, max_deliveries: int
+    ) -> tuple[list[Delivery], list[Delivery]]:
+        """Entries other consumers left idle for ``min_idle_ms``, now this worker's.
+
+        Returns:
+            The entries to run, and those already delivered ``max_deliveries`` times (each
+            delivery ended with its worker dying: an entry that kills workers), which the
+            caller dead-letters instead of running again.
+        """
         found = await self.consumer.reclaim(min_idle_ms=min_idle_ms, count=count)
         gone = {stream: ids for stream, ids in found.gone.items() if ids}
         if gone:
@@ -155,13 +164,39 @@ class Subscription:
                 sum(map(len, gone.values())),
             )
         fresh = [delivery for delivery in found.deliveries if not self.holds(delivery)]
-        if fresh:
-            logger.info(
-                "reclaimed group=%s entries=%d left pending by a stopped consumer",
-                self.group,
-                len(fresh),
+        if not fresh:
+            return [], []
+        logger.info(
+            "reclaimed group=%s entries=%d left pending by a stopped consumer",
+            self.group,
+            len(fresh),
+        )
+        counts: dict[str, int] = {}
+        for stream in {delivery.stream for delivery in fresh}:
+            ids = [delivery.entry_id for delivery in fresh if delivery.stream == stream]
+            counts.update(await self.consumer.delivery_counts(stream, ids))
+        exhausted = [d for d in fresh if counts.get(d.entry_id, 0) > max_deliveries]
+        return [d for d in fresh if d not in exhausted], exhausted
+
+    async def give_up_on(
+        self, exhausted: list[Delivery], dead_letters: DeadLetters, *, max_deliveries: int
+    ) -> None:
+        """Dead-letter entries whose every delivery ended with a dead worker, then ack."""
+        for delivery in exhausted:
+            await dead_letters.add(
+                stream=delivery.stream,
+                entry_id=delivery.entry_id,
+                payload=delivery.payload,
+                reason="max_deliveries",
+                error=f"delivered more than {max_deliveries} times to {self.group}; each "
+                "time its worker died before finishing",
+                handler=f"group:{self.group}",
+                attempts=max_deliveries,
             )
-        return fresh
+            self.hold(delivery)
+            self.finish(delivery)
+        if exhausted:
+            await self.flush_acks()
 
 
 def subscriptions_for(

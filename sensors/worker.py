@@ -236,8 +236,13 @@ class Worker:
         now = time.monotonic()
         if now >= self._next_reclaim.get(subscription.name, 0.0):
             self._next_reclaim[subscription.name] = now + self.settings.reclaim_interval_s
-            reclaimed = await subscription.reclaim(
-                min_idle_ms=self.settings.claim_idle_ms, count=self.settings.read_count
+            reclaimed, exhausted = await subscription.reclaim(
+                min_idle_ms=self.settings.claim_idle_ms,
+                count=self.settings.read_count,
+                max_deliveries=self.settings.max_deliveries,
+            )
+            await subscription.give_up_on(
+                exhausted, self._dead_letters, max_deliveries=self.settings.max_deliveries
             )
             if reclaimed:
                 return reclaimed

@@ -89,3 +89,36 @@ def test_a_retried_event_is_acked_once_every_handler_is_done(
     burst(fast_retries)
 
     assert redis_client.xpending(KEYS.events_stream(0), "hooks")["pending"] == 0
+
+
+def test_an_entry_that_keeps_killing_workers_is_dead_lettered_not_run_again(
+    engine_settings: EngineSettings, fast_retries: WorkerSettings, redis_client: redis.Redis
+) -> None:
+    burst(fast_retries)
+    flaky.with_flaky_hook.execute_in_process(raise_on_error=False, settings=engine_settings)
+    stream = KEYS.events_stream(0)
+    # Every entry was delivered to a consumer that died each time: six deliveries, idle.
+    redis_client.xreadgroup("hooks", "dead-worker", {stream: ">"})
+    ids: list[bytes | str] = [entry_id for entry_id, _ in read_stream(redis_client, stream)]
+    redis_client.xclaim(stream, "hooks", "dead-worker", 0, ids, idle=60_000, retrycount=6)
+    settings = fast_retries.model_copy(
+        update={"claim_idle_ms": 100, "reclaim_interval_s": 0.05, "block_ms": 50}
+    )
+
+    async def run_briefly() -> Worker:
+        worker = Worker(CodeLocation.load(LOCATION), settings)
+        task = asyncio.create_task(worker.run())
+        await asyncio.sleep(1.0)
+        worker.stop()
+        await task
+        await worker.close()
+        return worker
+
+    asyncio.run(run_briefly())
+
+    letters = dead_letters(redis_client)
+    assert {letter[b"reason"] for letter in letters} == {b"max_deliveries"}
+    assert len(letters) == len(ids)
+    assert b"delivered more than 5 times to hooks" in letters[0][b"error"]
+    assert flaky.ATTEMPTS == {}
+    assert redis_client.xpending(stream, "hooks")["pending"] == 0
