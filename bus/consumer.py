@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import cast
 
 import redis
 import redis.asyncio as aioredis
 
 from bus.publisher import EVENT_FIELD
-from bus.utils import text
+from bus.utils import entry_order, text
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +147,7 @@ class Consumer:
         if not entry_ids:
             return {}
         wanted = set(entry_ids)
-        ordered = sorted(entry_ids, key=lambda entry_id: tuple(map(int, entry_id.split("-"))))
+        ordered = sorted(entry_ids, key=entry_order)
         pending = await self._client.xpending_range(
             stream,
             self.group,
@@ -157,10 +156,7 @@ class Consumer:
             count=len(ordered) * 2 + 16,
             consumername=self.consumer,
         )
-        counts = {
-            _text(cast(bytes, entry["message_id"])): int(entry["times_delivered"])
-            for entry in pending
-        }
+        counts = {text(entry["message_id"]): int(entry["times_delivered"]) for entry in pending}
         return {entry_id: count for entry_id, count in counts.items() if entry_id in wanted}
 
     async def move_to(self, start_id: str) -> None:

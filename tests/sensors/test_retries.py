@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -99,8 +100,10 @@ def test_an_entry_that_keeps_killing_workers_is_dead_lettered_not_run_again(
     stream = KEYS.events_stream(0)
     # Every entry was delivered to a consumer that died each time: six deliveries, idle.
     redis_client.xreadgroup("hooks", "dead-worker", {stream: ">"})
-    ids: list[bytes | str] = [entry_id for entry_id, _ in read_stream(redis_client, stream)]
-    redis_client.xclaim(stream, "hooks", "dead-worker", 0, ids, idle=60_000, retrycount=6)
+    ids = [entry_id for entry_id, _ in read_stream(redis_client, stream)]
+    redis_client.xclaim(
+        stream, "hooks", "dead-worker", 0, list[Any](ids), idle=60_000, retrycount=6
+    )
     settings = fast_retries.model_copy(
         update={"claim_idle_ms": 100, "reclaim_interval_s": 0.05, "block_ms": 50}
     )
