@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 from rich.console import Console
 from rich.table import Table
 
 from bus.connection import connect
 from bus.settings import BusSettings
-from sensors.commands.support import guard
+from sensors.commands.support import HELP_JSON, guard
 from sensors.control import (
     parse_since,
     replay_sensor,
@@ -31,10 +33,14 @@ def sensors_group() -> None:
 
 
 @sensors_group.command("list", help=HELP_SENSORS_LIST)
+@click.option("--json", "as_json", is_flag=True, help=HELP_JSON)
 @click.pass_obj
-def sensors_list(debug: bool) -> None:
+def sensors_list(debug: bool, as_json: bool) -> None:
     settings = guard(debug, BusSettings)
     states = guard(debug, lambda: sensor_states(connect(settings), settings.keys))
+    if as_json:
+        click.echo(json.dumps([state.model_dump(mode="json") for state in states], indent=2))
+        return
     table = Table("sensor", "state", "lag", "pending", title="Sensors")
     for state in states:
         lag = "?" if state.lag is None else str(state.lag)

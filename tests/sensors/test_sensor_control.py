@@ -4,6 +4,7 @@ starting at "now"."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -142,6 +143,8 @@ def test_sensors_list_shows_state_lag_and_pending(
     assert (state.name, state.stopped, state.pending) == (SENSOR, True, 0)
     assert state.lag is not None and state.lag > 0
     assert SENSOR in output and "stopped" in output
+    [listed] = json.loads(invoke(cli, "sensors", "list", "--json").output)
+    assert listed == state.model_dump(mode="json")
 
 
 def test_stopping_an_unknown_sensor_names_it_and_the_fix(
