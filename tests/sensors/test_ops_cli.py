@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -16,8 +17,9 @@ from engine import EngineSettings, RunResult, job, op
 from sensors import CodeLocation, Worker, WorkerSettings
 from sensors.cli import main
 from tests.code_locations import basic, fixable
+from tests.code_locations.fixable_process import nightly
 from tests.conftest import TEST_PREFIX
-from tests.processes import wait_until
+from tests.processes import wait_until, worker_process
 
 
 @pytest.fixture
@@ -203,3 +205,27 @@ def test_hookbus_run_shows_why_the_job_failed(cli: CliRunner) -> None:
     assert result.exit_code == 1
     assert "ValueError: cannot load 6" in result.output
     assert "Traceback (most recent call last)" in result.output
+
+
+def test_dlq_replay_with_a_real_worker_after_deploying_the_fix(
+    cli: CliRunner, redis_url: str, engine_settings: EngineSettings, tmp_path: Path
+) -> None:
+    env = {"FIXABLE_DIR": str(tmp_path), "HOOKBUS_HANDLER_MAX_ATTEMPTS": "1"}
+    with worker_process(
+        "tests.code_locations.fixable_process", redis_url=redis_url, prefix=TEST_PREFIX, env=env
+    ):
+        run = nightly.execute_in_process(raise_on_error=False, settings=engine_settings)
+        [letter] = wait_until(
+            lambda: json.loads(invoke(cli, "dlq", "list", "--json").output),
+            what="the failing hook's dead letter",
+        )
+        assert "KeyError: 'pager_service_url'" in letter["error"]
+
+        (tmp_path / "fixed").touch()  # deploy the fix
+        assert invoke(cli, "dlq", "replay", letter["id"]).exit_code == 0
+
+        handled = wait_until(
+            lambda: (tmp_path / "handled-flaky_load").exists(), what="the replayed hook"
+        )
+    assert handled and (tmp_path / "handled-flaky_load").read_text() == run.run_id
+    assert json.loads(invoke(cli, "dlq", "list", "--json").output) == []
