@@ -19,6 +19,7 @@ from sensors.registry import CodeLocation
 from sensors.run_requests import RunLauncher
 from sensors.run_status import SensorDefinition
 from sensors.state_args import DefinitionStub, state_hook_args
+from sensors.step_failures import StepFailures
 
 ArgsBuilder = Callable[[Mapping[str, Any]], tuple[Any, ...]]
 
@@ -111,9 +112,13 @@ def _definition_for(event: RunEvent | OpEvent, location: CodeLocation) -> object
 
 
 def sensor_handler(
-    sensor: SensorDefinition, event: RunEvent, launcher: RunLauncher | None = None
+    sensor: SensorDefinition,
+    event: RunEvent,
+    launcher: RunLauncher | None = None,
+    step_failures: StepFailures | None = None,
 ) -> Handler:
     """The handler that runs ``sensor`` for ``event`` (starting the runs it requests)."""
+    loader = step_failures.loader(event) if step_failures and sensor.failure else None
     after = None
     if sensor.request_job is not None and launcher is not None:
         job = sensor.request_job
@@ -124,7 +129,9 @@ def sensor_handler(
     return Handler(
         name=f"sensor:{sensor.name}",
         fn=sensor.fn,
-        build_args=lambda resources: (sensor.build_context(event, resources=resources),),
+        build_args=lambda resources: (
+            sensor.build_context(event, resources=resources, step_failures=loader),
+        ),
         resource_keys=sensor.required_resource_keys,
         after=after,
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, overload
 
-from bus.events import ErrorInfo, RunEvent, RunInfo
+from bus.events import ErrorInfo, OpEvent, RunEvent, RunInfo
 from bus.refs import callable_ref
 from bus.states import RunState
 
@@ -33,6 +33,8 @@ class RunStatusSensorContext:
     event: RunEvent
     resources: Any = field(default_factory=SimpleNamespace)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("hookbus.sensors"))
+    #: Reads the run's failed op events from the stream, when asked (``None``: none).
+    step_failures: Callable[[], tuple[OpEvent, ...]] | None = field(default=None, repr=False)
 
     @property
     def run_status(self) -> RunState:
@@ -46,6 +48,7 @@ class RunStatusSensorContext:
             event=self.event,
             resources=self.resources,
             log=self.log,
+            step_failures=self.step_failures,
         )
 
     def __repr__(self) -> str:
@@ -67,6 +70,11 @@ class RunFailureSensorContext(RunStatusSensorContext):
     @property
     def error(self) -> ErrorInfo | None:
         return self.event.error
+
+    def get_step_failure_events(self) -> tuple[OpEvent, ...]:
+        """The run's op failure (and crash) events, oldest first: each names the op
+        (``.op``) and carries its error (``.error``). Read from the stream when called."""
+        return () if self.step_failures is None else self.step_failures()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +121,11 @@ class SensorDefinition:
         )
 
     def build_context(
-        self, event: RunEvent, *, resources: Mapping[str, Any]
+        self,
+        event: RunEvent,
+        *,
+        resources: Mapping[str, Any],
+        step_failures: Callable[[], tuple[OpEvent, ...]] | None = None,
     ) -> RunStatusSensorContext:
         """The context for ``event``."""
         kind = RunFailureSensorContext if self.failure else RunStatusSensorContext
@@ -123,6 +135,7 @@ class SensorDefinition:
             event=event,
             resources=SimpleNamespace(**resources),
             log=logging.getLogger(f"hookbus.sensors.{self.name}"),
+            step_failures=step_failures,
         )
 
 

@@ -27,6 +27,7 @@ from sensors.registry import CodeLocation
 from sensors.run_requests import RunLauncher
 from sensors.run_status import SensorDefinition
 from sensors.settings import WorkerSettings
+from sensors.step_failures import StepFailures
 
 logger = logging.getLogger(__name__)
 
@@ -206,6 +207,7 @@ def subscriptions_for(
     settings: WorkerSettings,
     alerting: Alerting,
     launcher: RunLauncher | None = None,
+    step_failures: StepFailures | None = None,
 ) -> list[Subscription]:
     """For each shard: one subscription for the hooks, one per sensor, one per rule.
 
@@ -217,7 +219,7 @@ def subscriptions_for(
         subscription
         for stream in keys.all_event_streams()
         for subscription in _subscriptions_on(
-            stream, location, client, settings, alerting, launcher
+            stream, location, client, settings, alerting, (launcher, step_failures)
         )
     ]
 
@@ -228,9 +230,10 @@ def _subscriptions_on(
     client: aioredis.Redis,
     settings: WorkerSettings,
     alerting: Alerting,
-    launcher: RunLauncher | None,
+    sensor_helpers: tuple[RunLauncher | None, StepFailures | None],
 ) -> list[Subscription]:
     keys = settings.keys
+    launcher, step_failures = sensor_helpers
 
     def consumer(group: str) -> Consumer:
         return Consumer(client, streams=[stream], group=group, consumer=settings.consumer_name)
@@ -238,7 +241,7 @@ def _subscriptions_on(
     def sensor_subscription(sensor: SensorDefinition) -> Subscription:
         def select(event: RunEvent | OpEvent) -> tuple[list[Handler], list[MissingHook]]:
             if isinstance(event, RunEvent) and sensor.matches(event):
-                return [sensor_handler(sensor, event, launcher)], []
+                return [sensor_handler(sensor, event, launcher, step_failures)], []
             return [], []
 
         return Subscription(consumer(keys.sensor_group(sensor.name)), select, sensor=sensor.name)

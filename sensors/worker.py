@@ -24,7 +24,7 @@ import redis
 import redis.asyncio as aioredis
 
 from bus.backoff import Backoff
-from bus.connection import connect_async
+from bus.connection import connect, connect_async
 from bus.consumer import Delivery
 from bus.deadletter import DeadLetters
 from bus.errors import EventValidationError
@@ -40,6 +40,7 @@ from sensors.resources import ResourceBuilder
 from sensors.run_requests import RunLauncher
 from sensors.schedule import Periodic
 from sensors.settings import WorkerSettings
+from sensors.step_failures import StepFailures
 from sensors.subscription import Subscription, subscriptions_for
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ class Worker:
             reconnect=self._reconnect,
         )
         self.alerting = Alerting(self._client, keys=self._keys, settings=settings, env=env or {})
+        # Failure sensors read a run's failed ops from their own thread (sync), on demand.
+        self._sync_client = connect(settings)
         self.launcher = RunLauncher(
             self._client, keys=self._keys, module=location.module_name, env=env or {}
         )
@@ -103,6 +106,7 @@ class Worker:
             settings=settings,
             alerting=self.alerting,
             launcher=self.launcher,
+            step_failures=StepFailures(self._sync_client, keys=self._keys),
         )
         self.checks = CheckRunner(
             self._client,
@@ -195,6 +199,7 @@ class Worker:
     async def close(self) -> None:
         """Release the Redis connection and the thread pool."""
         await self._client.aclose()
+        self._sync_client.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _consume(self, subscription: Subscription) -> None:

@@ -29,3 +29,17 @@ def cleanup_job() -> None:
 @run_failure_sensor(monitored_jobs=[nightly], request_job=cleanup_job)
 def repair_after_failure(context: RunFailureSensorContext) -> RunRequest:
     return RunRequest(run_key=f"repair-{context.run.run_id}")
+
+
+#: What ``list_failed_ops`` saw, one list per run.
+FAILED_OPS: list[list[str]] = []
+
+
+@run_failure_sensor(monitored_jobs=[nightly])
+def list_failed_ops(context: RunFailureSensorContext) -> None:
+    FAILED_OPS.append(
+        [
+            f"{event.op.name}: {event.error.message if event.error else ''}"
+            for event in context.get_step_failure_events()
+        ]
+    )

@@ -58,7 +58,9 @@ def test_a_failure_sensor_starts_its_request_job_once(
     burst(worker_settings, redis_url)
     chained.nightly.execute_in_process(raise_on_error=False, settings=engine_settings)
 
+    chained.FAILED_OPS.clear()
     worker = burst(worker_settings, redis_url)
+    assert chained.FAILED_OPS == [["explode: nightly load failed"]]
     [completed] = wait_until(
         lambda: cleanup_runs(redis_client), timeout_s=20, what="the requested run"
     )
