@@ -83,6 +83,17 @@ class Keys:
         """
         return f"{self._tag(shard)}:alive"
 
+    def run_crashed(self, run_id: str) -> str:
+        """Set when a run's crash was claimed and published (a tombstone).
+
+        The engine's record writes and heartbeats check it in the same script, so a run
+        declared crashed (its engine lost Redis, or looked dead) is never brought back to
+        life by the engine's late writes, and the engine learns that it was declared
+        crashed. TTL: ``bus.runs.RUN_CRASHED_TTL_S`` (longer than any Redis outage a
+        spooling engine rides out). Shares the run's shard tag (one slot with the record).
+        """
+        return f"{self._tag(self.shard_of(run_id))}:crashed:{run_id}"
+
     def runs_alive_for_run(self, run_id: str) -> str:
         """The liveness ZSET a run belongs to (its shard's)."""
         return self.runs_alive(self.shard_of(run_id))

@@ -16,6 +16,11 @@ together with everything before it, before ``publish`` returns; and ``close`` se
 rest. So ordering holds, failure and terminal events are in Redis before the engine moves
 on, and nothing is lost on a normal exit (a SIGKILL can lose the last linger's worth of
 batched events, never a failure; the run record always matches the last event sent).
+
+If the run's crash was published meanwhile (its heartbeat could not reach Redis for longer
+than ``heartbeat_timeout_s`` and a worker claimed it), the record write finds the run's
+tombstone and writes nothing (``bus.runs.RECORD_SCRIPT``): the publisher logs a warning
+once and drops the events that follow, so the run is not brought back after its crash.
 """
 
 from __future__ import annotations
@@ -111,6 +116,8 @@ class Publisher:
         self._retry_at = 0.0
         self._retry_delay_s = RETRY_FIRST_DELAY_S
         self.published = 0
+        #: Set once Redis says this run's crash was published (see ``declared_crashed``).
+        self.crashed_by_others = False
 
     def __repr__(self) -> str:
         return f"<Publisher published={self.published} backlog={len(self._backlog)}>"
@@ -125,12 +132,38 @@ class Publisher:
         """The Redis client (the heartbeat and the cancel poll share it)."""
         return self._client
 
+    def declared_crashed(self, run_id: str) -> None:
+        """Note that ``run_id``'s crash was published by someone else; drop what is left.
+
+        Called when a record write or a heartbeat finds the run's tombstone: the run's
+        terminal ``crashed`` event is already on the bus, so nothing may follow it.
+        """
+        with self._lock:
+            if self.crashed_by_others:
+                return
+            self.crashed_by_others = True
+            dropped = len(self._backlog)
+            self._backlog.clear()
+            self._record = None
+            if self._spool is not None:
+                self._spool.discard()
+        logger.warning(
+            "run_id=%s was declared crashed while this engine could not reach Redis (its "
+            "heartbeat deadline passed); its crash is published, so this engine publishes "
+            "nothing more for it; dropped_events=%d",
+            run_id,
+            dropped,
+        )
+
     def publish(self, event: RunEvent | OpEvent, *, record: RecordSource | None = None) -> bool:
         """Send ``event`` (after any backlog) with the run's ``record``; never raises.
 
         Returns:
             Whether everything is now in Redis (``False``: kept in the backlog and spool).
         """
+        if self.crashed_by_others:
+            logger.debug("dropped run_id=%s seq=%d: run declared crashed", event.run_id, event.seq)
+            return True
         durable = event.to_state in _DURABLE_STATES
         entry = (self._keys.stream_for_run(event.run_id), encode_event(event), durable)
         with self._lock:
@@ -216,10 +249,14 @@ class Publisher:
             pipe = self._client.pipeline(transaction=True)
             for stream, payload, _ in batch:
                 pipe.xadd(stream, {EVENT_FIELD: payload}, maxlen=self._max_len, approximate=True)
+            built = None
             if record is not None:
                 built = record if isinstance(record, RunRecord) else record()
-                queue_record(pipe, self._keys, built, deadline=time.time() + self._timeout_s)
-            pipe.execute()
+                queue_record(pipe, self._keys, built, timeout_s=self._timeout_s)
+            replies = pipe.execute()
+            if built is not None and replies[-1] == 0:
+                self.declared_crashed(built.run.run_id)
+                return
             with self._lock:
                 for _ in batch:
                     self._backlog.popleft()

@@ -10,12 +10,19 @@ MULTI/EXEC as each XADD:
   heartbeat thread pushes it to now + ``heartbeat_timeout_s`` every
   ``heartbeat_interval_s``; the terminal event removes both.
 
-Whoever publishes a crash first **claims** the run with ``ZREM`` (``claim_script``: only a
-caller that removed the member goes on), then publishes ``crash_events``: op ``crashed`` for
-each op running, then run ``crashed``, continuing the record's ``seq`` and carrying the
-job's ``on_crashed`` hook refs. So a crash is published exactly once whether the
-supervising ``hookbus run`` parent sees its child die (at once, with the signal) or a
-worker sees an expired deadline (``sensors.crash_detection.publish_lost_runs``).
+Every deadline is computed, and compared, on the **Redis server's clock** (``TIME`` inside
+``RECORD_SCRIPT``, ``ALIVE_SCRIPT`` and ``EXPIRED_SCRIPT``), never on the engine's or the
+worker's, so machines whose clocks disagree never see a live run as expired.
+
+Whoever publishes a crash first **claims** the run with ``ZREM`` (``CLAIM_SCRIPT``: only a
+caller that removed the member goes on; it also sets the run's tombstone
+``Keys.run_crashed``), then publishes ``crash_events``: op ``crashed`` for each op running,
+then run ``crashed``, continuing the record's ``seq`` and carrying the job's
+``on_crashed`` hook refs. So a crash is published exactly once whether the supervising
+``hookbus run`` parent sees its child die (at once, with the signal) or a worker sees an
+expired deadline (``sensors.crash_detection.publish_lost_runs``). The engine's record
+writes and heartbeats check the tombstone in the same script: a run declared crashed is
+never brought back to life by its engine's late writes, and the engine is told.
 """
 
 from __future__ import annotations
@@ -45,6 +52,9 @@ RECORD_FIELD: Final = "record"
 #: How long a claimed run's record is kept after its crash was published, in seconds (for
 #: an operator to look at; nothing reads it any more).
 RUN_RECORD_GRACE_S: Final = 3600
+#: How long a claimed run's tombstone lives, in seconds: longer than any Redis outage an
+#: engine rides out with its spool, so its late writes still find it.
+RUN_CRASHED_TTL_S: Final = 7 * 24 * 3600
 #: The stream field that holds the JSON event (the consumers read this field).
 EVENT_FIELD: Final = b"event"
 
@@ -95,18 +105,87 @@ class RunRecord(BaseModel):
         return {RECORD_FIELD: self.model_dump_json(), "seq": str(self.seq), "state": self.state}
 
 
-def queue_record(pipe: Any, keys: Keys, record: RunRecord, *, deadline: float) -> None:
-    """Queue, on a (sync or async) pipeline, the writes that keep ``record`` alive.
+#: The Redis server's clock in epoch seconds, for the scripts below (``TIME``: seconds and
+#: microseconds as strings).
+_SERVER_NOW: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+"""
 
-    A terminal state deletes the record and the liveness entry instead.
+#: Write a run's record (KEYS[1]) and push its deadline in the liveness ZSET (KEYS[2]) to
+#: the server's now + ARGV[2] — unless the run's tombstone (KEYS[3]) says its crash was
+#: published: then write nothing and return 0. ARGV: run_id, timeout_s, record JSON, seq,
+#: state, terminal ("1": delete the record and the liveness entry instead).
+RECORD_SCRIPT: Final = (
+    """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if ARGV[6] == '1' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 1
+end
+redis.call('HSET', KEYS[1], 'record', ARGV[3], 'seq', ARGV[4], 'state', ARGV[5])
+"""
+    + _SERVER_NOW
+    + """
+redis.call('ZADD', KEYS[2], string.format('%.3f', now + tonumber(ARGV[2])), ARGV[1])
+return 1
+"""
+)
+
+#: The heartbeat: push the run's (ARGV[1]) deadline in KEYS[1] to the server's now +
+#: ARGV[2] if it is still there (``XX``). Returns -1 if its tombstone (KEYS[2]) is set
+#: (declared crashed), 0 if it is not alive (ended, or Redis lost it), 1 if pushed.
+ALIVE_SCRIPT: Final = (
+    """
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+"""
+    + _SERVER_NOW
+    + """
+redis.call('ZADD', KEYS[1], string.format('%.3f', now + tonumber(ARGV[2])), ARGV[1])
+return 1
+"""
+)
+
+#: The members of KEYS[1] whose deadline is at or before the server's now (or ARGV[2],
+#: when not empty, for tests), at most ARGV[1] of them.
+EXPIRED_SCRIPT: Final = (
+    _SERVER_NOW
+    + """
+if ARGV[2] ~= '' then now = tonumber(ARGV[2]) end
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%.3f', now),
+                  'LIMIT', 0, tonumber(ARGV[1]))
+"""
+)
+
+
+def queue_record(pipe: Any, keys: Keys, record: RunRecord, *, timeout_s: float) -> None:
+    """Queue, on a (sync or async) pipeline, the script that keeps ``record`` alive.
+
+    The deadline is the Redis server's now + ``timeout_s``. A terminal state deletes the
+    record and the liveness entry instead. The script's reply (in the pipeline's results)
+    is 0 when the run had been declared crashed: nothing was written.
     """
     run_id = record.run.run_id
-    if record.state.is_terminal:
-        pipe.delete(keys.run_record(run_id))
-        pipe.zrem(keys.runs_alive_for_run(run_id), run_id)
-        return
-    pipe.hset(keys.run_record(run_id), mapping=record.to_hash())
-    pipe.zadd(keys.runs_alive_for_run(run_id), {run_id: deadline})
+    pipe.eval(
+        RECORD_SCRIPT,
+        3,
+        keys.run_record(run_id),
+        keys.runs_alive_for_run(run_id),
+        keys.run_crashed(run_id),
+        run_id,
+        repr(float(timeout_s)),
+        record.model_dump_json(),
+        str(record.seq),
+        str(record.state),
+        "1" if record.state.is_terminal else "0",
+    )
+
+
+def alive_args(keys: Keys, run_id: str, timeout_s: float) -> list[str]:
+    """``KEYS`` then ``ARGV`` of ``ALIVE_SCRIPT`` (2 keys) for ``run_id``."""
+    return [keys.runs_alive_for_run(run_id), keys.run_crashed(run_id), run_id, repr(timeout_s)]
 
 
 def queue_events(pipe: Any, keys: Keys, events: list[RunEvent | OpEvent]) -> None:
@@ -168,11 +247,13 @@ def crash_message(record: RunRecord, crash: CrashInfo) -> str:
     return f"run {record.run.run_id!r} of job {record.run.job_name!r} crashed: {where} {how}"
 
 
-#: ``ZREM`` the run from the liveness ZSET (KEYS[1]); if this call removed it, return
-#: ``{1, record}`` (``record`` empty when there is none) and give the record (KEYS[2]) a
-#: grace TTL; else return 0. One round trip; exactly one caller wins a run.
+#: ``ZREM`` the run from the liveness ZSET (KEYS[1]); if this call removed it, set the
+#: run's tombstone (KEYS[3], TTL ARGV[3]), give the record (KEYS[2]) a grace TTL (ARGV[2])
+#: and return ``{1, record}`` (``record`` empty when there is none); else return 0. One
+#: round trip; exactly one caller wins a run.
 CLAIM_SCRIPT: Final = """
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('SET', KEYS[3], '1', 'EX', ARGV[3])
 local record = redis.call('HGET', KEYS[2], 'record')
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 return {1, record or ''}
@@ -180,7 +261,7 @@ return {1, record or ''}
 
 
 #: How many of ``claim_args`` are keys (``EVAL``'s numkeys).
-CLAIM_NUMKEYS: Final = 2
+CLAIM_NUMKEYS: Final = 3
 
 
 def claim_args(keys: Keys, run_id: str) -> list[str]:
@@ -188,8 +269,10 @@ def claim_args(keys: Keys, run_id: str) -> list[str]:
     return [
         keys.runs_alive_for_run(run_id),
         keys.run_record(run_id),
+        keys.run_crashed(run_id),
         run_id,
         str(RUN_RECORD_GRACE_S),
+        str(RUN_CRASHED_TTL_S),
     ]
 
 

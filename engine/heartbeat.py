@@ -1,23 +1,26 @@
 """The running job's heartbeat: liveness deadline, cancel requests, spooled events.
 
 A daemon thread that, every ``heartbeat_interval_s``, in one round trip pushes the run's
-liveness deadline (``ZADD XX``: never brings back a run someone already claimed as
-crashed) and reads the run's cancel request; then lets the publisher retry events that
-wait for Redis. It stops with the run. If the whole process dies, the deadline is not
-pushed any more and a worker publishes the crash (``bus.runs``).
+liveness deadline to the Redis server's now + ``heartbeat_timeout_s``
+(``bus.runs.ALIVE_SCRIPT``: on the server's clock, so a skewed engine clock does not
+matter; only while the run is still alive, so it never brings back a run someone already
+claimed as crashed — it tells the publisher instead) and reads the run's cancel request;
+then lets the publisher retry events that wait for Redis. It stops with the run. If the
+whole process dies, the deadline is not pushed any more and a worker publishes the crash
+(``bus.runs``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 import redis
 
 from bus.keys import Keys
 from bus.publisher import Publisher
+from bus.runs import ALIVE_SCRIPT, alive_args
 
 logger = logging.getLogger(__name__)
 
@@ -78,17 +81,15 @@ class Heartbeat:
         client = self._publisher.client
         try:
             pipe = client.pipeline(transaction=False)
-            pipe.zadd(
-                self._keys.runs_alive_for_run(self._run_id),
-                {self._run_id: time.time() + self._timeout_s},
-                xx=True,
-            )
+            pipe.eval(ALIVE_SCRIPT, 2, *alive_args(self._keys, self._run_id, self._timeout_s))
             pipe.get(self._keys.run_cancel(self._run_id))
-            _, reason = pipe.execute()
+            alive, reason = pipe.execute()
         except redis.RedisError as exc:
             logger.warning("heartbeat failed run_id=%s (%s)", self._run_id, type(exc).__name__)
             return
         self.beats += 1
+        if alive == -1:
+            self._publisher.declared_crashed(self._run_id)
         if reason is not None and not self._cancel_seen:
             self._cancel_seen = True
             self._on_cancel(reason.decode() if isinstance(reason, bytes) else str(reason))

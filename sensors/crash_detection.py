@@ -6,13 +6,21 @@ When a deadline has passed, nobody is left to say what happened: a worker claims
 publishes op ``crashed`` for the ops that were running and run ``crashed``, continuing
 the run's ``seq`` and carrying its ``on_crashed`` hooks. Call ``publish_lost_runs``
 periodically from one worker at a time (the claim makes a second caller harmless).
+
+Deadlines are written and compared on the Redis server's clock (``bus.runs``), so the
+engine's and the worker's clocks may disagree. After Redis was unreachable (restarted,
+partitioned) every deadline may have passed while the runs kept going: the engines need
+up to one heartbeat to refresh them. So ``CrashDetector`` claims nothing until this worker
+has been talking to Redis without a break for ``heartbeat_timeout_s``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
+import redis
 import redis.asyncio as aioredis
 
 from bus.events import CrashInfo
@@ -20,6 +28,7 @@ from bus.keys import Keys
 from bus.runs import (
     CLAIM_NUMKEYS,
     CLAIM_SCRIPT,
+    EXPIRED_SCRIPT,
     claim_args,
     crash_events,
     parse_claim,
@@ -41,17 +50,16 @@ async def publish_lost_runs(
         client: an asyncio Redis client.
         keys: key names (prefix, shards).
         consumer: this worker's name (recorded as ``crash.detected_by``).
-        now: the current time in epoch seconds (default: ``time.time()``).
+        now: the cutoff in epoch seconds (default: the Redis server's clock, which also
+            wrote the deadlines).
 
     Returns:
         The ids of the runs whose crash this call published.
     """
-    cutoff = time.time() if now is None else now
+    cutoff = "" if now is None else repr(now)
     published: list[str] = []
     for alive in keys.all_runs_alive():
-        expired = await client.zrangebyscore(
-            alive, "-inf", cutoff, start=0, num=MAX_CLAIMS_PER_SHARD
-        )
+        expired = await client.eval(EXPIRED_SCRIPT, 1, alive, str(MAX_CLAIMS_PER_SHARD), cutoff)
         for raw_id in expired:
             run_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
             if await _claim_and_publish(client, keys, run_id, consumer):
@@ -78,3 +86,69 @@ async def _claim_and_publish(
     await pipe.execute()
     logger.error("lost run published as crashed run_id=%s job=%s", run_id, record.run.job_name)
     return True
+
+
+class CrashDetector:
+    """``publish_lost_runs`` once this worker's link to Redis has been steady long enough.
+
+    Call ``run_once`` every ``crash_check_interval_s``. A gap between two successful calls
+    longer than half the heartbeat timeout (Redis away, this worker cut off, the lease
+    just taken over, the worker just started) restarts the wait: the engines may not have
+    been able to heartbeat meanwhile, and need up to ``heartbeat_timeout_s`` to do so.
+
+    Args:
+        client: an asyncio Redis client.
+        keys: key names.
+        consumer: this worker's name.
+        heartbeat_timeout_s: the engines' heartbeat timeout (``HOOKBUS_HEARTBEAT_TIMEOUT_S``).
+        clock: a monotonic clock (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: Keys,
+        *,
+        consumer: str,
+        heartbeat_timeout_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._keys = keys
+        self._consumer = consumer
+        self._grace_s = heartbeat_timeout_s
+        self._clock = clock
+        self._steady_since: float | None = None
+        self._last_ok: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<CrashDetector consumer={self._consumer!r} steady_since={self._steady_since}>"
+
+    async def run_once(self) -> list[str]:
+        """Publish the lost runs' crashes, or nothing while the link is not yet steady."""
+        try:
+            await self._client.ping()
+        except redis.RedisError:
+            self._steady_since = None
+            raise
+        now = self._clock()
+        if (
+            self._steady_since is None
+            or self._last_ok is None
+            or now - self._last_ok > self._grace_s / 2
+        ):
+            logger.info(
+                "crash detection waits %.1fs: the link to Redis was (re)established and "
+                "the engines may not have heartbeated yet",
+                self._grace_s,
+            )
+            self._steady_since = now
+        self._last_ok = now
+        if now - self._steady_since < self._grace_s:
+            return []
+        try:
+            return await publish_lost_runs(self._client, self._keys, consumer=self._consumer)
+        except redis.RedisError:
+            self._steady_since = None
+            self._last_ok = None
+            raise

@@ -1,8 +1,9 @@
 """The periodic jobs every worker schedules (``sensors.schedule``), one holder at a time.
 
 - ``crash-detection``: runs whose heartbeat deadline passed are published as crashed
-  (``sensors.crash_detection.publish_lost_runs``), so ``on_crashed`` hooks and failure
-  sensors fire after the job's whole machine is gone.
+  (``sensors.crash_detection.CrashDetector``), so ``on_crashed`` hooks and failure
+  sensors fire after the job's whole machine is gone — not before the worker has been
+  connected to Redis for a heartbeat timeout, so an outage is not taken for crashes.
 - ``time-checks``: the code location's time-based checks (``sensors.checks``).
 - ``retention``: event streams trimmed by age and size without passing any consumer
   group (``bus.retention``), dead letters by age.
@@ -17,7 +18,7 @@ import redis.asyncio as aioredis
 
 from bus.retention import trim_by_age, trim_events
 from sensors.check_runner import CheckRunner
-from sensors.crash_detection import publish_lost_runs
+from sensors.crash_detection import CrashDetector
 from sensors.schedule import PeriodicJob
 from sensors.settings import WorkerSettings
 
@@ -29,8 +30,15 @@ def maintenance_jobs(
 ) -> list[PeriodicJob]:
     """The periodic jobs of a worker with ``settings`` (and its time-based checks)."""
 
+    detector = CrashDetector(
+        client,
+        settings.keys,
+        consumer=settings.consumer_name,
+        heartbeat_timeout_s=settings.heartbeat_timeout_s,
+    )
+
     async def detect_crashes() -> None:
-        await publish_lost_runs(client, settings.keys, consumer=settings.consumer_name)
+        await detector.run_once()
 
     async def retention() -> None:
         await trim_streams(client, settings)

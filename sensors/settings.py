@@ -68,6 +68,10 @@ class WorkerSettings(NotifierSettings):
     #: A lost run's crash is published at most this long after its deadline, so the
     #: default keeps SIGKILL-of-everything → ``on_crashed`` within heartbeat timeout + 1 s.
     crash_check_interval_s: float = Field(default=0.5, gt=0)
+    #: The engines' heartbeat timeout (the same variable as ``EngineSettings``'s). After
+    #: its link to Redis broke (an outage, a restart), a worker claims no lost run until it
+    #: has been connected this long, so the engines had the time to heartbeat again.
+    heartbeat_timeout_s: float = Field(default=10.0, ge=0.5)
     #: Serve Prometheus metrics on this port (``/metrics``); unset: no metrics server.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     #: How often time-based checks (stuck runs, freshness, failure counts) are evaluated,
