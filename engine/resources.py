@@ -4,12 +4,19 @@ A ``ResourceDefinition`` is a factory (``bus.types.ResourceFactory``): the proce
 needs the resource builds it — the engine for ops, the worker for hooks — with that
 process's environment, so ``EnvVar("SLACK_TOKEN")`` in config is resolved where the
 resource is built and a token never travels in an event.
+
+A worker takes a run's resource config from the event (``wire_config``) only as far as
+it is safe: a ``"[redacted]"`` value is dropped (the worker's own ``.configured`` value
+stays), and an ``{"env": NAME}`` is resolved only if the code location itself declares
+``NAME`` for a resource — an event never picks which of the worker's environment
+variables get read. An invalid config's error names the resource, the field and the
+variable, never a value.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, overload
 
@@ -17,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from bus.envvar import EnvVar
 from bus.types import ResourceInitContext
+from engine.config import REDACTED
 from engine.errors import RunConfigError
 
 ResourceFn = Callable[[ResourceInitContext], Any]
@@ -70,9 +78,9 @@ class ResourceDefinition:
             except ValidationError as exc:
                 name = getattr(self.resource_fn, "__name__", "resource")
                 raise RunConfigError(
-                    f"config of resource {name!r} is invalid: {_first_error(exc)}. Fix it in "
-                    "the run config (resources.<key>.config) or in .configured({...})."
-                ) from exc
+                    f"config of resource {name!r} is invalid: {_first_error(exc, merged)}. "
+                    "Fix it in the run config (resources.<key>.config) or in .configured({...})."
+                ) from None
         return self.resource_fn(ResourceInitContext(config=resolved, env=context.env))
 
 
@@ -92,10 +100,80 @@ def _resolve(value: Any, env: Mapping[str, str]) -> Any:
     return value
 
 
-def _first_error(exc: ValidationError) -> str:
+def _env_name(value: Any) -> str | None:
+    """The variable ``value`` names (``EnvVar`` or ``{"env": NAME}``), else ``None``."""
+    if isinstance(value, EnvVar):
+        return value.name
+    if isinstance(value, Mapping) and set(value) == {"env"}:
+        return str(value["env"])
+    return None
+
+
+def _first_error(exc: ValidationError, config: Mapping[str, Any]) -> str:
+    # Never the value: it may be a resolved secret. Its type and, if it came from the
+    # environment, the variable's name are enough to fix it.
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "<root>"
-    return f"field {where!r}: {first['msg']}: got {first.get('input')!r}"
+    source = config.get(str(first["loc"][0])) if first["loc"] else None
+    variable = _env_name(source)
+    if variable is not None:
+        got = f"the value of environment variable {variable!r} (not shown)"
+    else:
+        got = f"a value of type {type(first.get('input')).__name__} (not shown)"
+    return f"field {where!r}: {first['msg']}: got {got}"
+
+
+def declared_env_names(definitions: Iterable[object]) -> frozenset[str]:
+    """The environment variables resource definitions declare in their (``.configured``) config.
+
+    Only these may be named by a run config that reaches a worker in an event.
+    """
+    names: set[str] = set()
+    for definition in definitions:
+        if isinstance(definition, ResourceDefinition):
+            names.update(_env_names_in(definition.config))
+    return frozenset(names)
+
+
+def _env_names_in(config: Mapping[str, Any]) -> set[str]:
+    names: set[str] = set()
+    for value in config.values():
+        name = _env_name(value)
+        if name is not None:
+            names.add(name)
+        elif isinstance(value, Mapping):
+            names |= _env_names_in(value)
+    return names
+
+
+def wire_config(
+    resource: str, config: Mapping[str, Any], *, declared_env: Collection[str]
+) -> dict[str, Any]:
+    """A resource's run config from an event, as a worker may use it.
+
+    ``"[redacted]"`` values are dropped, so the worker's own (``.configured``) value is
+    kept; an ``{"env": NAME}`` stays only if the code location declares ``NAME``.
+
+    Raises:
+        RunConfigError: the config names an environment variable the code does not declare.
+    """
+    safe: dict[str, Any] = {}
+    for key, value in config.items():
+        if value == REDACTED:
+            continue
+        name = _env_name(value)
+        if name is not None and name not in declared_env:
+            raise RunConfigError(
+                f"run config of resource {resource!r} field {key!r} names environment variable "
+                f"{name!r}, which the code location does not declare: got {sorted(declared_env)}. "
+                f"Declare it in the code, e.g. .configured({{{key!r}: EnvVar({name!r})}})."
+            )
+        safe[key] = (
+            wire_config(resource, value, declared_env=declared_env)
+            if name is None and isinstance(value, Mapping)
+            else value
+        )
+    return safe
 
 
 @overload

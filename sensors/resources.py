@@ -4,6 +4,10 @@ A hook's resources come from its job's ``resource_defs`` in the worker's code lo
 sensor's from the code location's ``Definitions(resources=...)``. A factory
 (``ResourceFactory``, e.g. ``SlackResource``) is built here, in the worker, with the
 worker's environment, so tokens never travel in events. Built resources are cached.
+
+The run config an event carries is used only through ``engine.resources.wire_config``:
+redacted values are dropped (the code location's own value stays) and an
+``{"env": NAME}`` is resolved only when the code location declares ``NAME`` itself.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Any
 
 from bus.settings import BusSettings
 from bus.types import ResourceFactory, ResourceInitContext
+from engine.errors import RunConfigError
+from engine.resources import declared_env_names, wire_config
 from sensors.boundary import call_user_code
 from sensors.errors import CodeLocationError
 from sensors.handlers import Handler
@@ -43,6 +49,13 @@ class ResourceBuilder:
         self._settings = settings
         self._timeout_s = timeout_s
         self._cache: dict[tuple[str | None, str, str], Any] = {}
+        # The variables an event's run config may name: those the code itself declares.
+        self._declared_env = declared_env_names(
+            [
+                *location.resources.values(),
+                *(d for job in location.jobs.values() for d in job.resource_defs.values()),
+            ]
+        )
 
     def __repr__(self) -> str:
         return f"<ResourceBuilder built={len(self._cache)}>"
@@ -57,7 +70,12 @@ class ResourceBuilder:
         defs = self._definitions_for(handler)
         resources: dict[str, Any] = {}
         for key in sorted(handler.resource_keys):
-            config = handler.resource_config.get(key, {})
+            try:
+                config = wire_config(
+                    key, handler.resource_config.get(key, {}), declared_env=self._declared_env
+                )
+            except RunConfigError as exc:
+                raise CodeLocationError(f"{handler.name}: {exc}") from None
             # One build per distinct run config of a resource (runs of a job usually agree).
             cache_key = (handler.job_name, key, json.dumps(config, sort_keys=True, default=str))
             if cache_key not in self._cache:

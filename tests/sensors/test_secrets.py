@@ -1,0 +1,97 @@
+"""A worker's secrets stay in the worker: no event picks them, no message or event shows them."""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from bus import EnvVar, Keys, ResourceInitContext
+from engine import ResourceDefinition, RunConfigError, job, op, resource
+from sensors.errors import CodeLocationError
+from sensors.handlers import Handler
+from sensors.registry import CodeLocation
+from sensors.resources import ResourceBuilder
+from tests.conftest import TEST_PREFIX
+
+KEYS = Keys(prefix=TEST_PREFIX)
+SECRET = "s3cr3t-value-of-the-worker"
+WORKER_ENV = {"SECRET_TOKEN": SECRET, "SLACK_TOKEN": "xoxb-worker"}
+
+
+class PortConfig(BaseModel):
+    port: int = 5432
+
+
+@resource(config_schema=PortConfig)
+def database(init_context: ResourceInitContext) -> str:
+    return f"db:{init_context.resource_config['port']}"
+
+
+@resource
+def slack(init_context: ResourceInitContext) -> str:
+    return f"slack({init_context.resource_config['token']})"
+
+
+@op
+def nothing() -> None:
+    return None
+
+
+@job(
+    resource_defs={
+        "db": database,
+        "slack": slack.configured({"token": EnvVar("SLACK_TOKEN")}),
+    }
+)
+def etl() -> None:
+    nothing()
+
+
+def build(resource_config: Mapping[str, Mapping[str, Any]], key: str) -> Any:
+    """What a worker builds for a hook of ``etl`` whose event carries ``resource_config``."""
+    location = CodeLocation(module_name="tests.sensors.test_secrets", jobs={"etl": etl})
+    builder = ResourceBuilder(location, env=WORKER_ENV, timeout_s=5)
+    handler = Handler(
+        name="hook:tests.sensors.test_secrets:alert",
+        fn=print,
+        build_args=lambda resources: (),
+        resource_keys=frozenset({key}),
+        job_name="etl",
+        resource_config=resource_config,
+    )
+    return asyncio.run(builder.build(handler, event_id="1-0", attempt=1))[key]
+
+
+def test_an_event_cannot_make_the_worker_resolve_a_variable_the_code_does_not_declare() -> None:
+    with pytest.raises(
+        CodeLocationError,
+        match=r"resource 'db' field 'port' names environment variable 'SECRET_TOKEN', which "
+        r"the code location does not declare: got \['SLACK_TOKEN'\]",
+    ) as raised:
+        build({"db": {"port": {"env": "SECRET_TOKEN"}}}, "db")
+    assert SECRET not in "".join(traceback.format_exception(raised.value))
+
+
+def test_a_variable_the_code_declares_may_be_named_by_the_run_config() -> None:
+    assert build({"slack": {"token": {"env": "SLACK_TOKEN"}}}, "slack") == "slack(xoxb-worker)"
+
+
+def test_a_redacted_value_from_the_event_keeps_the_workers_configured_value() -> None:
+    assert build({"slack": {"token": "[redacted]"}}, "slack") == "slack(xoxb-worker)"
+
+
+def test_an_invalid_config_names_the_resource_field_and_variable_never_the_value() -> None:
+    configured = database.configured({"port": EnvVar("SECRET_TOKEN")})
+    assert isinstance(configured, ResourceDefinition)
+    with pytest.raises(
+        RunConfigError,
+        match=r"config of resource 'database' is invalid: field 'port': .*: got the value of "
+        r"environment variable 'SECRET_TOKEN' \(not shown\)\. Fix it",
+    ) as raised:
+        configured.create_resource(ResourceInitContext(env=WORKER_ENV))
+    assert SECRET not in "".join(traceback.format_exception(raised.value))
