@@ -177,3 +177,35 @@ def redact(config: Mapping[str, Any], redact_keys: Iterable[str]) -> dict[str, J
         else:
             out[key] = summarise_output(value)
     return out
+
+
+def redact_output(value: object, redact_keys: Iterable[str]) -> JsonValue:
+    """An op output as events carry it: summarised, then secret-looking keys redacted.
+
+    The same rule as for config: a key matching ``redact_keys`` (at any depth, in lists
+    too) has its value replaced; a summary whose ``repr`` mentions such a key is replaced
+    whole, since a repr cannot be redacted field by field.
+    """
+    patterns = [key.lower() for key in redact_keys]
+    return _redact_json(summarise_output(value), patterns)
+
+
+def _redact_json(value: JsonValue, patterns: list[str]) -> JsonValue:
+    if isinstance(value, list):
+        return [_redact_json(item, patterns) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, JsonValue] = {}
+    for key, item in value.items():
+        if any(pattern in key.lower() for pattern in patterns):
+            out[key] = REDACTED
+        elif key == "repr" and isinstance(item, str) and _mentions(item, patterns):
+            out[key] = REDACTED
+        else:
+            out[key] = _redact_json(item, patterns)
+    return out
+
+
+def _mentions(text: str, patterns: list[str]) -> bool:
+    lowered = text.lower()
+    return any(pattern in lowered for pattern in patterns)

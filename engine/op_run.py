@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from bus.events import ErrorInfo, HookRef, OpInfo
 from bus.states import OpState
+from engine.config import redact_output
 from engine.context import OpExecutionContext
 from engine.errors import RunCancelled, UpstreamFailedError
-from engine.outputs import summarise_output
 from engine.result import OpResult
 from engine.state import State
 
@@ -183,7 +183,9 @@ def _attempts(
                 ) from exc
             from_state, attempt = OpState.RETRYING, attempt + 1
             continue
-        done = info.model_copy(update={"outputs": {"result": summarise_output(output)}})
+        # Outputs are redacted with the same keys as config: a returned token stays here.
+        result = redact_output(output, run.settings.redact_keys)
+        done = info.model_copy(update={"outputs": {"result": result}})
         run.op_transition(done, OpState.RUNNING, OpState.COMPLETED, hooks=hooks)
         return State(OpState.COMPLETED, data=output, step_key=info.step_key, attempts=attempt)
 

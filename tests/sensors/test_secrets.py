@@ -8,15 +8,17 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+import redis
 from pydantic import BaseModel
 
-from bus import EnvVar, Keys, ResourceInitContext
-from engine import ResourceDefinition, RunConfigError, job, op, resource
+from bus import EnvVar, Keys, OpEvent, ResourceInitContext
+from engine import EngineSettings, ResourceDefinition, RunConfigError, job, op, resource
 from sensors.errors import CodeLocationError
 from sensors.handlers import Handler
 from sensors.registry import CodeLocation
 from sensors.resources import ResourceBuilder
 from tests.conftest import TEST_PREFIX
+from tests.streams import read_events, read_stream
 
 KEYS = Keys(prefix=TEST_PREFIX)
 SECRET = "s3cr3t-value-of-the-worker"
@@ -95,3 +97,29 @@ def test_an_invalid_config_names_the_resource_field_and_variable_never_the_value
     ) as raised:
         configured.create_resource(ResourceInitContext(env=WORKER_ENV))
     assert SECRET not in "".join(traceback.format_exception(raised.value))
+
+
+@op
+def fetch() -> dict[str, Any]:
+    return {"rows": 3, "api_token": SECRET, "nested": [{"password": SECRET}]}
+
+
+@job
+def fetching() -> None:
+    fetch()
+
+
+def test_op_outputs_are_published_redacted_like_config(
+    engine_settings: EngineSettings, redis_client: redis.Redis
+) -> None:
+    result = fetching.execute_in_process(settings=engine_settings)
+
+    events = [e for e in read_events(redis_client, KEYS.stream_for_run(result.run_id))]
+    done = [e for e in events if isinstance(e, OpEvent) and e.to_state == "completed"]
+    assert done[0].op.outputs == {
+        "result": {"rows": 3, "api_token": "[redacted]", "nested": [{"password": "[redacted]"}]}
+    }
+    assert result.ops["fetch"].output["api_token"] == SECRET  # the run itself keeps it
+    assert SECRET.encode() not in b"".join(
+        fields[b"event"] for _, fields in read_stream(redis_client, KEYS.events_stream(0))
+    )
