@@ -116,7 +116,8 @@ class RunInfo(BaseModel):
     started_at: datetime | None = None
     attempt: int = 1
     #: The run config's ``resources:`` section, redacted (``{"env": NAME}`` references
-    #: are kept: the worker resolves them in its own environment).
+    #: are kept: the worker resolves them in its own environment, if its code location
+    #: declares ``NAME``; ``engine.resources.wire_config``).
     resource_config: dict[str, dict[str, JsonValue]] = Field(default_factory=dict)
 
 

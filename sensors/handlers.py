@@ -44,7 +44,7 @@ class Handler:
     resource_keys: frozenset[str] = frozenset()
     job_name: str | None = None
     #: The run's resource config (run config ``resources:``, redacted; ``{"env": NAME}``
-    #: references kept), by resource key.
+    #: references kept), by resource key; used through ``engine.resources.wire_config``.
     resource_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: Called with what the user function returned, after it succeeded (a sensor's
     #: ``RunRequest``s); ``None``: the result is dropped.
