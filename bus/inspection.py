@@ -6,7 +6,6 @@ status``, health checks, the watcher).
 
 from __future__ import annotations
 
-import time
 from typing import Any, cast
 
 import redis
@@ -107,7 +106,9 @@ def inspect_bus(client: redis.Redis, keys: Keys) -> BusStatus:
 
 def active_runs(client: redis.Redis, keys: Keys) -> list[ActiveRun]:
     """Every non-terminal run with a liveness entry, soonest deadline first."""
-    now = time.time()
+    # Deadlines are on the Redis server's clock (``bus.runs``): compare with it.
+    seconds, micros = client.time()
+    now = seconds + micros / 1_000_000
     runs: list[ActiveRun] = []
     for zset in keys.all_runs_alive():
         members = cast(list[tuple[bytes, float]], client.zrange(zset, 0, -1, withscores=True))

@@ -64,7 +64,7 @@ class Keys:
     def run_record(self, run_id: str) -> str:
         """The crash contract's per-run record (a hash, ``bus.runs.RunRecord``).
 
-        Written by the engine in the same MULTI/EXEC as each event's XADD while the run is
+        Written by the engine in the same atomic script as each event's XADD while the run is
         not terminal: the run, its last ``seq``, its state, the ops running now and the
         job's hook refs, so that whoever publishes a crash can continue the run's event
         sequence. Deleted with the terminal event. TTL: none while alive (a lost run's

@@ -1,16 +1,16 @@
 """Publishing events to Redis Streams without ever blocking or failing the pipeline.
 
 ``Publisher.publish`` is the engine's only way onto the bus. It XADDs the event to its
-run's shard and, in the same MULTI/EXEC (one round trip), writes the run's crash-contract
-record and liveness entry (``bus.runs``). If Redis does not answer, the event is kept in
-order in memory and in the run's spool file (``bus.spool``; failure and terminal events
-fsynced) and delivered before the next event, or by the heartbeat thread, once Redis
-answers again; while Redis is away, attempts back off so a dead Redis costs the pipeline
-almost nothing. ``publish`` never raises into user code.
+run's shard and, in the same atomic script (``bus.runs.PUBLISH_SCRIPT``, one round trip),
+writes the run's crash-contract record and liveness entry (``bus.runs``). If Redis does
+not answer, the event is kept in order in memory and in the run's spool file
+(``bus.spool``; failure and terminal events fsynced) and delivered before the next event,
+or by the heartbeat thread, once Redis answers again; while Redis is away, attempts back
+off so a dead Redis costs the pipeline almost nothing. ``publish`` never raises into user code.
 
 With a linger (``EngineSettings.publish_linger_ms``), events that alert nobody urgently
 (op ``pending``/``running``/``completed``/``skipped``, run ``pending``/``running``) do not
-wait for Redis: a flusher thread sends what accumulated, in one MULTI/EXEC, within the
+wait for Redis: a flusher thread sends what accumulated, in one round trip, within the
 linger. Any other event (a failure, a retry, a cancel, a terminal state) is sent at once,
 together with everything before it, before ``publish`` returns; and ``close`` sends the
 rest. So ordering holds, failure and terminal events are in Redis before the engine moves
@@ -19,7 +19,7 @@ batched events, never a failure; the run record always matches the last event se
 
 If the run's crash was published meanwhile (its heartbeat could not reach Redis for longer
 than ``heartbeat_timeout_s`` and a worker claimed it), the record write finds the run's
-tombstone and writes nothing (``bus.runs.RECORD_SCRIPT``): the publisher logs a warning
+tombstone and writes nothing (``bus.runs.PUBLISH_SCRIPT``): the publisher logs a warning
 once and drops the events that follow, so the run is not brought back after its crash.
 """
 
@@ -37,7 +37,7 @@ import redis
 
 from bus.events import OpEvent, RunEvent, encode_event
 from bus.keys import HOOKS_GROUP, Keys
-from bus.runs import EVENT_FIELD, RunRecord, queue_record
+from bus.runs import EVENT_FIELD, PUBLISH_SCRIPT, RunRecord, publish_args
 from bus.spool import SpoolFile
 from bus.states import OpState, RunState
 
@@ -52,7 +52,7 @@ __all__ = ["EVENT_FIELD", "Publisher", "RecordSource", "can_wait"]
 #: After Redis failed, wait this long before the next attempt, doubling up to the maximum.
 RETRY_FIRST_DELAY_S: Final = 0.5
 RETRY_MAX_DELAY_S: Final = 15.0
-#: Events per MULTI/EXEC when delivering a backlog.
+#: Events per round trip (one ``PUBLISH_SCRIPT``) when delivering a backlog.
 FLUSH_BATCH: Final = 500
 #: Events written to the spool with fsync: losing one of these would lose an alert.
 _DURABLE_STATES: Final = frozenset(
@@ -102,6 +102,8 @@ class Publisher:
         self._spool = spool
         self._timeout_s = heartbeat_timeout_s
         self._groups_ready: set[str] = set()
+        # EVALSHA, loaded again by redis-py if Redis restarted without it.
+        self._script = client.register_script(PUBLISH_SCRIPT)
         self._backlog: deque[tuple[str, bytes, bool]] = deque()
         self._record: RecordSource | None = None
         # ``_lock`` guards the backlog and is never held over the network, so queueing an
@@ -246,15 +248,18 @@ class Publisher:
                 record = self._record if len(batch) == len(self._backlog) else None
             for stream in {stream for stream, _, _ in batch} - self._groups_ready:
                 self._ensure_hooks_group(stream)
-            pipe = self._client.pipeline(transaction=True)
-            for stream, payload, _ in batch:
-                pipe.xadd(stream, {EVENT_FIELD: payload}, maxlen=self._max_len, approximate=True)
             built = None
             if record is not None:
                 built = record if isinstance(record, RunRecord) else record()
-                queue_record(pipe, self._keys, built, timeout_s=self._timeout_s)
-            replies = pipe.execute()
-            if built is not None and replies[-1] == 0:
+            script_keys, args = publish_args(
+                self._keys,
+                [(stream, payload) for stream, payload, _ in batch],
+                built,
+                timeout_s=self._timeout_s,
+                max_len=self._max_len,
+            )
+            if self._script(keys=script_keys, args=args) == 0:
+                assert built is not None  # only a batch with a record checks the tombstone
                 self.declared_crashed(built.run.run_id)
                 return
             with self._lock:

@@ -1,7 +1,7 @@
 """The crash contract: what a live run keeps in Redis so that its crash can be published.
 
 While a run is not terminal the engine keeps, next to its events and in the same
-MULTI/EXEC as each XADD:
+atomic script as each XADD (``PUBLISH_SCRIPT``):
 
 - a **run record** (``Keys.run_record``, a hash holding a ``RunRecord``): the run, its last
   ``seq``, its state, the ops running now with their hook refs, and the job's hook refs;
@@ -112,39 +112,52 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 """
 
-#: Write a run's record (KEYS[1]) and push its deadline in the liveness ZSET (KEYS[2]) to
-#: the server's now + ARGV[2] — unless the run's tombstone (KEYS[3]) says its crash was
-#: published: then write nothing and return 0. ARGV: run_id, timeout_s, record JSON, seq,
-#: state, terminal ("1": delete the record and the liveness entry instead).
-RECORD_SCRIPT: Final = (
+#: Publish a batch of events and keep the run's record, in one atomic script (one round
+#: trip, one Cluster slot). KEYS: record, liveness ZSET, tombstone, then one stream per
+#: event. ARGV: mode (``record``, ``terminal`` or ``none``), run_id, timeout_s, record
+#: JSON, seq, state, max_len (empty: no trimming), then the events' JSON. Unless the mode
+#: is ``none``, a set tombstone (the run's crash was published) makes it write nothing
+#: and return 0. ``record`` writes the record and pushes the deadline to the server's
+#: now + timeout_s; ``terminal`` deletes both. Returns 1.
+PUBLISH_SCRIPT: Final = (
     """
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-if ARGV[6] == '1' then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return 1
+if ARGV[1] ~= 'none' and redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+for i = 8, #ARGV do
+  if ARGV[7] == '' then
+    redis.call('XADD', KEYS[i - 4], '*', 'event', ARGV[i])
+  else
+    redis.call('XADD', KEYS[i - 4], 'MAXLEN', '~', ARGV[7], '*', 'event', ARGV[i])
+  end
 end
-redis.call('HSET', KEYS[1], 'record', ARGV[3], 'seq', ARGV[4], 'state', ARGV[5])
+if ARGV[1] == 'terminal' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+elseif ARGV[1] == 'record' then
+  redis.call('HSET', KEYS[1], 'record', ARGV[4], 'seq', ARGV[5], 'state', ARGV[6])
 """
     + _SERVER_NOW
     + """
-redis.call('ZADD', KEYS[2], string.format('%.3f', now + tonumber(ARGV[2])), ARGV[1])
+  redis.call('ZADD', KEYS[2], string.format('%.3f', now + tonumber(ARGV[3])), ARGV[2])
+end
 return 1
 """
 )
 
 #: The heartbeat: push the run's (ARGV[1]) deadline in KEYS[1] to the server's now +
-#: ARGV[2] if it is still there (``XX``). Returns -1 if its tombstone (KEYS[2]) is set
-#: (declared crashed), 0 if it is not alive (ended, or Redis lost it), 1 if pushed.
+#: ARGV[2] if it is still there (``XX``), and read its cancel request (KEYS[3]). Returns
+#: ``{alive, reason}``: alive is -1 if its tombstone (KEYS[2]) is set (declared crashed),
+#: 0 if it is not alive (ended, or Redis lost it), 1 if pushed; reason is the cancel
+#: request or false.
 ALIVE_SCRIPT: Final = (
     """
-if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+local reason = redis.call('GET', KEYS[3])
+if redis.call('EXISTS', KEYS[2]) == 1 then return {-1, reason} end
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {0, reason} end
 """
     + _SERVER_NOW
     + """
 redis.call('ZADD', KEYS[1], string.format('%.3f', now + tonumber(ARGV[2])), ARGV[1])
-return 1
+return {1, reason}
 """
 )
 
@@ -160,32 +173,40 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%.3f', now),
 )
 
 
-def queue_record(pipe: Any, keys: Keys, record: RunRecord, *, timeout_s: float) -> None:
-    """Queue, on a (sync or async) pipeline, the script that keeps ``record`` alive.
+def publish_args(
+    keys: Keys,
+    events: list[tuple[str, bytes]],
+    record: RunRecord | None,
+    *,
+    timeout_s: float,
+    max_len: int | None,
+) -> tuple[list[str], list[str | bytes]]:
+    """``KEYS`` and ``ARGV`` of ``PUBLISH_SCRIPT`` for ``(stream, payload)`` pairs.
 
-    The deadline is the Redis server's now + ``timeout_s``. A terminal state deletes the
-    record and the liveness entry instead. The script's reply (in the pipeline's results)
-    is 0 when the run had been declared crashed: nothing was written.
+    Without a record (a batch in the middle of a backlog) the first three keys only
+    repeat the first stream (same slot; unused).
     """
-    run_id = record.run.run_id
-    pipe.eval(
-        RECORD_SCRIPT,
-        3,
-        keys.run_record(run_id),
-        keys.runs_alive_for_run(run_id),
-        keys.run_crashed(run_id),
-        run_id,
-        repr(float(timeout_s)),
-        record.model_dump_json(),
-        str(record.seq),
-        str(record.state),
-        "1" if record.state.is_terminal else "0",
+    streams = [stream for stream, _ in events]
+    if record is None:
+        head = [streams[0]] * 3
+        args: list[str | bytes] = ["none", "", "0", "", "0", ""]
+    else:
+        run_id = record.run.run_id
+        head = [keys.run_record(run_id), keys.runs_alive_for_run(run_id), keys.run_crashed(run_id)]
+        mode = "terminal" if record.state.is_terminal else "record"
+        args = [mode, run_id, repr(float(timeout_s)), record.model_dump_json()]
+        args += [str(record.seq), str(record.state)]
+    args.append("" if max_len is None else str(max_len))
+    args.extend(payload for _, payload in events)
+    return head + streams, args
+
+
+def alive_args(keys: Keys, run_id: str, timeout_s: float) -> tuple[list[str], list[str]]:
+    """``KEYS`` and ``ARGV`` of ``ALIVE_SCRIPT`` for ``run_id``."""
+    return (
+        [keys.runs_alive_for_run(run_id), keys.run_crashed(run_id), keys.run_cancel(run_id)],
+        [run_id, repr(float(timeout_s))],
     )
-
-
-def alive_args(keys: Keys, run_id: str, timeout_s: float) -> list[str]:
-    """``KEYS`` then ``ARGV`` of ``ALIVE_SCRIPT`` (2 keys) for ``run_id``."""
-    return [keys.runs_alive_for_run(run_id), keys.run_crashed(run_id), run_id, repr(timeout_s)]
 
 
 def queue_events(pipe: Any, keys: Keys, events: list[RunEvent | OpEvent]) -> None:

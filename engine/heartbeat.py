@@ -54,6 +54,7 @@ class Heartbeat:
         self._timeout_s = timeout_s
         self._on_cancel = on_cancel
         self._stop = threading.Event()
+        self._script = publisher.client.register_script(ALIVE_SCRIPT)
         self._cancel_seen = False
         self._thread = threading.Thread(
             target=self._loop, name=f"hookbus-heartbeat-{run_id[:8]}", daemon=True
@@ -78,19 +79,16 @@ class Heartbeat:
 
     def beat(self) -> None:
         """One beat: deadline and cancel check in one round trip, then retry the backlog."""
-        client = self._publisher.client
         try:
-            pipe = client.pipeline(transaction=False)
-            pipe.eval(ALIVE_SCRIPT, 2, *alive_args(self._keys, self._run_id, self._timeout_s))
-            pipe.get(self._keys.run_cancel(self._run_id))
-            alive, reason = pipe.execute()
+            script_keys, args = alive_args(self._keys, self._run_id, self._timeout_s)
+            alive, reason = self._script(keys=script_keys, args=args)
         except redis.RedisError as exc:
             logger.warning("heartbeat failed run_id=%s (%s)", self._run_id, type(exc).__name__)
             return
         self.beats += 1
         if alive == -1:
             self._publisher.declared_crashed(self._run_id)
-        if reason is not None and not self._cancel_seen:
+        if reason and not self._cancel_seen:
             self._cancel_seen = True
             self._on_cancel(reason.decode() if isinstance(reason, bytes) else str(reason))
         if self._publisher.backlog:

@@ -108,6 +108,7 @@ def test_a_record_write_after_the_claim_writes_nothing_and_tells_the_engine(
     assert publisher.crashed_by_others
     assert redis_client.zscore(KEYS.runs_alive_for_run("r-flush"), "r-flush") is None
     assert redis_client.hget(KEYS.run_record("r-flush"), "seq") == b"1"
+    assert [e.to_state for e in run_events(redis_client, "r-flush")] == ["running", "crashed"]
 
 
 def test_the_detector_claims_nothing_until_its_link_to_redis_was_steady_a_timeout(
