@@ -35,6 +35,10 @@ from notifiers.metrics import counted
 from notifiers.settings import DEFAULT_SLACK_BASE_URL
 
 logger = logging.getLogger(__name__)
+#: slack-sdk's ``WebhookClient`` logs the full webhook URL (a secret) at DEBUG; it gets this
+#: logger instead, which never emits DEBUG, so ``hookbus worker -v`` cannot leak it.
+_webhook_sdk_logger = logging.getLogger(f"{__name__}.webhook_client")
+_webhook_sdk_logger.setLevel(logging.INFO)
 
 #: Slack error codes that no retry can fix, and what to do about each.
 PERMANENT_SLACK_ERRORS: Final = {
@@ -223,6 +227,7 @@ class SlackWebhookNotifier:
             url,
             timeout=int(max(1, timeout_s)),
             retry_handlers=retry_handlers(max_retries, backoff_s=backoff_s),
+            logger=_webhook_sdk_logger,
         )
         #: What logs and errors show: the host only, never the secret path.
         self.destination = f"slack-webhook:{urlsplit(url).netloc}"

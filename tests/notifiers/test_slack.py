@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -179,3 +180,14 @@ def test_slack_webhook_resource_resolves_its_url_in_the_worker(slack: FakeSlackS
 def test_the_slack_base_url_setting_is_validated() -> None:
     with pytest.raises(ValueError, match="slack_base_url\n  Input should be a valid URL"):
         NotifierSettings(slack_base_url="slack.com")
+
+
+def test_secrets_stay_out_of_debug_logs(
+    slack: FakeSlackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    notifier(slack).post("hi")
+    SlackWebhookNotifier(slack.webhook_url).post("hi")
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "xoxb-1" not in logged and "/services/T000/B000/secret" not in logged
+    assert "slack message posted channel=#a" in logged
