@@ -113,7 +113,7 @@ class Dispatcher:
                     await self._call(event, handler, attempt=attempt)
                 return
             except (HookExecutionError, CodeLocationError) as exc:
-                delay_s = self.retry.delay_s(attempt) if _retryable(exc) else None
+                delay_s = _next_delay_s(self.retry, attempt, exc)
                 if delay_s is None:
                     await self._give_up(event, handler, exc, attempt, stream, entry_id)
                     return
@@ -233,9 +233,20 @@ class Dispatcher:
             attempt += 1
 
 
-def _retryable(exc: Exception) -> bool:
-    """Whether another attempt can help. What user code raised may say no with
-    ``retryable = False`` (``notifiers.PermanentNotifierError``: a bad token, an unknown
-    channel), so it is dead-lettered at once instead of hammering the destination.
+def _next_delay_s(retry: Backoff, attempt: int, exc: Exception) -> float | None:
+    """Seconds before the next attempt, or ``None`` to give up now.
+
+    What user code raised may say no with ``retryable = False``
+    (``notifiers.PermanentNotifierError``: a bad token, an unknown channel), so it is
+    dead-lettered at once instead of hammering the destination; and it may ask for a
+    longer wait with ``retry_after_s`` (a Slack 429's ``Retry-After``), honoured up to
+    the backoff's cap.
     """
-    return bool(getattr(exc.__cause__, "retryable", True))
+    cause = exc.__cause__
+    if not getattr(cause, "retryable", True):
+        return None
+    delay_s = retry.delay_s(attempt)
+    hint = getattr(cause, "retry_after_s", None)
+    if delay_s is None or not isinstance(hint, int | float):
+        return delay_s
+    return max(delay_s, min(float(hint), retry.max_s))

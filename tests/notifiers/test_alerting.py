@@ -27,8 +27,10 @@ from notifiers import (
 )
 from notifiers.testing import FakeSlackServer, WebhookReceiver
 from sensors import CodeLocation, WorkerSettings
+from tests.conftest import TEST_PREFIX
 from tests.notifiers.alerting_helpers import KEYS, burst, location, publish, suppressed
 from tests.notifiers.events import op_failed, run_ended
+from tests.processes import worker_process
 from tests.streams import read_stream
 
 
@@ -233,3 +235,39 @@ def test_webhook_and_file_destinations_get_the_same_alert(
     assert post.headers["webhook-id"] == event.event_id
     [line] = JsonLinesNotifier.read(alerts)
     assert line["destination"] == "file:alerts.jsonl" and "`load`" in json.dumps(line["blocks"])
+
+
+def test_a_slack_outage_past_its_retries_is_retried_by_the_worker_after_retry_after(
+    redis_client: redis.Redis, settings: WorkerSettings, slack: FakeSlackServer
+) -> None:
+    loc = location(rule(group_window_s=0))
+    patient = settings.model_copy(
+        update={"slack_max_retries": 0, "retry_base_s": 0.01, "retry_max_s": 5.0}
+    )
+    burst(loc, patient)
+    slack.fail_next(FakeSlackServer.rate_limited(retry_after_s=1))
+    publish(redis_client, [op_failed()])
+    worker = burst(loc, patient)
+
+    first, second = slack.requests
+    assert second.received_at - first.received_at >= 0.9  # the worker honoured Retry-After
+    assert first.body == second.body and worker.dispatcher.retried == 1
+    assert read_stream(redis_client, KEYS.dead_letter_stream(0)) == []
+
+
+def test_a_worker_process_sends_rule_alerts_with_its_settings(
+    redis_client: redis.Redis, redis_url: str, slack: FakeSlackServer
+) -> None:
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-process",
+        "HOOKBUS_SLACK_BASE_URL": slack.base_url,
+        "HOOKBUS_WEBSERVER_BASE_URL": "https://hookbus.example.com",
+    }
+    with worker_process(
+        "tests.code_locations.alerting", redis_url=redis_url, prefix=TEST_PREFIX, env=env
+    ):
+        publish(redis_client, [op_failed(run_id="proc-run")])
+        [request] = slack.wait_for_requests(1, timeout_s=15)
+
+    assert request.headers["Authorization"] == "Bearer xoxb-process"
+    assert "https://hookbus.example.com/runs/proc-run" in json.dumps(request.body)
