@@ -271,3 +271,17 @@ def test_a_worker_process_sends_rule_alerts_with_its_settings(
 
     assert request.headers["Authorization"] == "Bearer xoxb-process"
     assert "https://hookbus.example.com/runs/proc-run" in json.dumps(request.body)
+
+
+def test_bursts_can_be_grouped_per_job_across_runs(
+    redis_client: redis.Redis, settings: WorkerSettings, slack: FakeSlackServer
+) -> None:
+    loc = location(rule(group_by="job", run_states=[], group_window_s=1.0))
+    burst(loc, settings)
+    errors = ["disk full", "timeout", "bad row"]
+    publish(redis_client, [op_failed(run_id=f"run-{n}", message=m) for n, m in enumerate(errors)])
+    burst(loc, settings)
+
+    [first] = top_level(slack)
+    [grouped] = [m for m in slack.messages() if "thread_ts" in m]
+    assert "*3 failures* in job `nightly_etl`, 2 runs" in text_of(grouped)
