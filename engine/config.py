@@ -120,7 +120,7 @@ def resolve_run_config(
         given = run_config.ops[name].config if name in run_config.ops else None
         if op.config_schema is None and given is None:
             continue
-        values[name] = _validate(name, op.config_schema, given or {})
+        values[name] = _validate(name, op.config_schema, given or {}, redact_keys)
         wire[name] = redact(_as_json(values[name]), redact_keys)
     resources = {key: entry.config for key, entry in run_config.resources.items()}
     return ResolvedConfig(
@@ -131,7 +131,9 @@ def resolve_run_config(
     )
 
 
-def _validate(op_name: str, schema: type[BaseModel] | None, given: dict[str, Any]) -> Any:
+def _validate(
+    op_name: str, schema: type[BaseModel] | None, given: dict[str, Any], redact_keys: Iterable[str]
+) -> Any:
     if schema is None:
         return given
     try:
@@ -139,10 +141,15 @@ def _validate(op_name: str, schema: type[BaseModel] | None, given: dict[str, Any
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "<root>"
+        value = first.get("input")
+        # A secret-looking field's value (or a whole mapping) is not shown: errors are logged.
+        patterns = [key.lower() for key in redact_keys]
+        hidden = isinstance(value, Mapping) or _mentions(where, patterns)
+        got = f"a value of type {type(value).__name__} (not shown)" if hidden else repr(value)
         raise RunConfigError(
             f"config of op {op_name!r} is invalid at field {where!r}: {first['msg']}: got "
-            f"{first.get('input')!r}. Fix ops.{op_name}.config.{where} in the run config."
-        ) from exc
+            f"{got}. Fix ops.{op_name}.config.{where} in the run config."
+        ) from (None if hidden else exc)
 
 
 def _as_json(value: Any) -> dict[str, JsonValue]:

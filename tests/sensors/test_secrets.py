@@ -123,3 +123,32 @@ def test_op_outputs_are_published_redacted_like_config(
     assert SECRET.encode() not in b"".join(
         fields[b"event"] for _, fields in read_stream(redis_client, KEYS.events_stream(0))
     )
+
+
+class PinConfig(BaseModel):
+    pin_password: int
+
+
+@op
+def unlock(config: PinConfig) -> int:
+    return config.pin_password
+
+
+@job
+def unlocking() -> None:
+    unlock()
+
+
+def test_an_invalid_op_config_does_not_show_a_secret_looking_value(
+    engine_settings: EngineSettings,
+) -> None:
+    with pytest.raises(
+        RunConfigError,
+        match=r"config of op 'unlock' is invalid at field 'pin_password': .*got a value of type "
+        r"str \(not shown\)\. Fix ops\.unlock\.config\.pin_password",
+    ) as raised:
+        unlocking.execute_in_process(
+            run_config={"ops": {"unlock": {"config": {"pin_password": SECRET}}}},
+            settings=engine_settings,
+        )
+    assert SECRET not in "".join(traceback.format_exception(raised.value))
