@@ -19,7 +19,7 @@ from typing import IO, Final
 
 import redis
 
-from bus.keys import HOOKS_GROUP
+from bus.keys import HOOKS_GROUP, Keys
 from bus.runs import EVENT_FIELD
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,11 @@ def unlocked_spool_files(directory: Path) -> Iterator[tuple[Path, IO[str]]]:
 
 
 def flush_spool(
-    client: redis.Redis, directory: Path, *, last_seqs: dict[str, int] | None = None
+    client: redis.Redis,
+    directory: Path,
+    *,
+    last_seqs: dict[str, int] | None = None,
+    keys: Keys | None = None,
 ) -> int:
     """Publish the spool files no live process holds, each in order, then delete them.
 
@@ -127,6 +131,9 @@ def flush_spool(
     Args:
         last_seqs: filled with the ``seq`` of the last published event per run id (the
             supervisor continues a dead child's sequence from it).
+        keys: when given, the spool of a run whose crash was already published (its
+            tombstone ``Keys.run_crashed`` is set) is dropped with a warning instead: its
+            events would follow the run's terminal ``crashed``.
 
     Returns:
         How many events were published.
@@ -137,6 +144,15 @@ def flush_spool(
     total = 0
     for path, _handle in unlocked_spool_files(directory):
         entries = read_spool(path)
+        if keys is not None and client.exists(keys.run_crashed(path.stem)):
+            logger.warning(
+                "spool of run_id=%s dropped: the run was declared crashed while its events "
+                "waited here (its crash is published); events=%d",
+                path.stem,
+                len(entries),
+            )
+            path.unlink()
+            continue
         for stream in dict.fromkeys(stream for stream, _ in entries):
             _ensure_hooks_group(client, stream)
         pipe = client.pipeline(transaction=False)

@@ -100,7 +100,7 @@ def flush_spool_dir(settings: EngineSettings) -> int:
     """
     client = connect(settings)
     try:
-        return flush_spool(client, settings.spool_dir)
+        return flush_spool(client, settings.spool_dir, keys=settings.keys)
     except redis.RedisError as exc:
         raise BusUnavailableError(
             f"spool {str(settings.spool_dir)!r} not flushed: Redis did not answer: got "
@@ -114,7 +114,7 @@ def flush_spool_dir(settings: EngineSettings) -> int:
 def _flush_leftovers(settings: EngineSettings) -> None:
     client = connect(settings)
     try:
-        flush_spool(client, settings.spool_dir)
+        flush_spool(client, settings.spool_dir, keys=settings.keys)
     except redis.RedisError as exc:
         logger.warning("spool not flushed (%s); it waits for the next run", type(exc).__name__)
     finally:

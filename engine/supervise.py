@@ -100,7 +100,7 @@ def publish_crash_after_exit(run_id: str, crash: CrashInfo, *, settings: EngineS
     client = connect(settings)
     try:
         last_seqs: dict[str, int] = {}
-        flush_spool(client, settings.spool_dir, last_seqs=last_seqs)
+        flush_spool(client, settings.spool_dir, last_seqs=last_seqs, keys=settings.keys)
         return claim_and_publish(
             client, settings.keys, run_id, crash, after_seq=last_seqs.get(run_id, 0)
         )

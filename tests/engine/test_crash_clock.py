@@ -11,11 +11,12 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from bus import Keys, OpEvent, RunEvent, RunInfo, RunState
+from bus import Keys, OpEvent, RunEvent, RunInfo, RunState, encode_event
 from bus.events import CrashInfo
 from bus.publisher import Publisher
 from bus.redis_server import RedisServer
 from bus.runs import RunRecord
+from bus.spool import SpoolFile, flush_spool
 from engine.heartbeat import Heartbeat
 from engine.supervise import claim_and_publish
 from sensors.crash_detection import CrashDetector, publish_lost_runs
@@ -178,3 +179,22 @@ def test_a_redis_outage_longer_than_the_heartbeat_timeout_is_not_a_crash(tmp_pat
             assert isinstance(last, RunEvent) and last.to_state == "completed"
             assert client.zscore(KEYS.runs_alive_for_run(run_id), run_id) is None
         client.close()
+
+
+def test_a_spool_left_by_a_run_declared_crashed_is_dropped_not_published(
+    redis_client: redis.Redis, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    publisher = Publisher(redis_client, keys=KEYS, heartbeat_timeout_s=5)
+    event = running_event("r-spooled")
+    assert publisher.publish(event, record=record_for(event))
+    crash = CrashInfo(reason="heartbeat_lost", detected_by="worker:w1")
+    assert claim_and_publish(redis_client, KEYS, "r-spooled", crash)
+    spool = SpoolFile(tmp_path, "r-spooled")
+    late = running_event("r-spooled", seq=2)
+    spool.append(KEYS.stream_for_run("r-spooled"), encode_event(late), fsync=False)
+    spool.close()
+
+    assert flush_spool(redis_client, tmp_path, keys=KEYS) == 0
+    assert list(tmp_path.iterdir()) == []
+    assert [e.to_state for e in run_events(redis_client, "r-spooled")] == ["running", "crashed"]
+    assert "spool of run_id=r-spooled dropped" in caplog.text
