@@ -1,9 +1,9 @@
 """A notifier that appends one JSON object per alert to a file: for local use and audits.
 
 Each line is ``{"sent_at": ..., "destination": ..., "text": ..., "blocks": [...],
-"thread_ts": ...}``, so ``tail -f alerts.jsonl | jq .text`` follows the alerts. Lines are
-written with one ``write`` call on a file opened in append mode, so several worker
-processes can share one file without interleaving lines (POSIX append semantics).
+"thread_ts": ...}``, so ``tail -f alerts.jsonl | jq .text`` follows the alerts. Each line is
+written with one unbuffered ``write(2)`` on a file opened with ``O_APPEND``, so several
+worker processes on one machine can share a local file without interleaving lines.
 """
 
 from __future__ import annotations
@@ -64,8 +64,9 @@ class JsonLinesNotifier:
         try:
             with self._lock:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as handle:
-                    handle.write(line)
+                # Unbuffered: the whole line is one write(2) on an O_APPEND file.
+                with self.path.open("ab", buffering=0) as handle:
+                    handle.write(line.encode())
                 self.posted += 1
                 number = self.posted
         except OSError as exc:
