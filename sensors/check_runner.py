@@ -14,7 +14,6 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -31,6 +30,7 @@ from bus.states import RunState
 from sensors.boundary import call_user_code
 from sensors.checks import CheckContext, CheckDefinition, CheckKind
 from sensors.errors import HookExecutionError
+from sensors.hook_threads import HookThreads
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,8 @@ class CheckRunner:
         checks: the code location's checks.
         retry: when to call a failing check function again.
         timeout_s: time limit of one call, in seconds.
-        executor: the thread pool for sync check functions.
+        threads: the thread pool for sync check functions (not the hooks': a hung hook
+            must not delay checks, nor a hung check hooks).
     """
 
     def __init__(
@@ -59,14 +60,14 @@ class CheckRunner:
         checks: list[CheckDefinition],
         retry: Backoff,
         timeout_s: float,
-        executor: Executor,
+        threads: HookThreads,
     ) -> None:
         self._client = client
         self._keys = keys
         self.checks = checks
         self._retry = retry
         self._timeout_s = timeout_s
-        self._executor = executor
+        self._threads = threads
         self._dead_letters = DeadLetters(client, keys=keys)
 
     def __repr__(self) -> str:
@@ -149,7 +150,7 @@ class CheckRunner:
                     event_id=subject,
                     attempt=attempt,
                     timeout_s=self._timeout_s,
-                    executor=self._executor,
+                    threads=self._threads,
                 )
                 return
             except HookExecutionError as exc:

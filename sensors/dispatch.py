@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from concurrent.futures import Executor
 from datetime import datetime
 
 import redis
@@ -25,6 +24,7 @@ from bus.ledger import Ledger
 from sensors.boundary import call_user_code
 from sensors.errors import CodeLocationError, HookExecutionError
 from sensors.handlers import Handler
+from sensors.hook_threads import HookThreads
 from sensors.metrics import (
     DEAD_LETTERS,
     EVENT_TO_HANDLER_START,
@@ -47,7 +47,7 @@ class Dispatcher:
         consumer: this worker's consumer name (recorded in the ledger).
         concurrency: handlers running at once.
         timeout_s: per-handler time limit, in seconds.
-        executor: the bounded thread pool for sync user code.
+        threads: the bounded thread pool for sync user code.
         retry: when to try a failed handler again (``None`` once attempts are used up).
         reconnect: how long to wait between attempts to record a success while Redis is
             away.
@@ -62,7 +62,7 @@ class Dispatcher:
         consumer: str,
         concurrency: int,
         timeout_s: float,
-        executor: Executor,
+        threads: HookThreads,
         retry: Backoff,
         reconnect: Backoff,
     ) -> None:
@@ -72,7 +72,7 @@ class Dispatcher:
         self._consumer = consumer
         self._slots = asyncio.Semaphore(concurrency)
         self._timeout_s = timeout_s
-        self._executor = executor
+        self._threads = threads
         self.retry = retry
         self._reconnect = reconnect
         self.succeeded = 0
@@ -177,7 +177,7 @@ class Dispatcher:
             event_id=event.event_id,
             attempt=attempt,
             timeout_s=self._timeout_s,
-            executor=self._executor,
+            threads=self._threads,
             **handler.kwargs,
         )
         if handler.after is not None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Final
 
 import redis
-from prometheus_client import REGISTRY, Counter, Histogram, Metric, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, Metric, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -66,6 +66,11 @@ DEAD_LETTERS: Final = Counter(
     "hookbus_dead_letters",
     "Entries and handler runs this worker sent to the dead-letter stream, by reason.",
     ["reason"],
+)
+HOOK_THREADS_ABANDONED: Final = Gauge(
+    "hookbus_hook_threads_abandoned",
+    "Threads still running a sync hook (or check) that overran its time limit, by pool.",
+    ["pool"],
 )
 
 

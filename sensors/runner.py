@@ -15,11 +15,12 @@ from bus.connection import connect, connect_async
 from bus.types import ResourceInitContext
 from notifiers.console import ConsoleNotifier
 from notifiers.resource import SlackResource
+from sensors.hook_threads import HOOK_THREAD
 from sensors.metrics import serve_metrics
 from sensors.registry import CodeLocation
 from sensors.settings import WatchSettings, WorkerSettings
 from sensors.watcher import Watcher
-from sensors.worker import HOOK_THREAD, Worker
+from sensors.worker import Worker
 
 logger = logging.getLogger(__name__)
 

@@ -31,6 +31,10 @@ class WorkerSettings(NotifierSettings):
     #: Handlers (hooks, sensors) running at once in this worker; also the thread pool size
     #: for sync hooks.
     concurrency: int = Field(default=16, ge=1)
+    #: Spare threads for sync hooks (and checks) that overran ``handler_timeout_s`` and
+    #: still run (a hung HTTP call): each abandoned thread is replaced from these, so hung
+    #: hooks do not starve the others. Beyond this, new sync calls wait for a thread.
+    max_abandoned_threads: int = Field(default=16, ge=0)
     #: A handler still running after this many seconds is abandoned as failed.
     handler_timeout_s: float = Field(default=60.0, gt=0)
     #: How long the record that a handler succeeded for an event is kept, in seconds.

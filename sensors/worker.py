@@ -18,7 +18,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import redis
 import redis.asyncio as aioredis
@@ -33,6 +32,7 @@ from bus.ledger import Ledger
 from notifiers.alerting import Alerting
 from sensors.check_runner import CheckRunner
 from sensors.dispatch import Dispatcher
+from sensors.hook_threads import CHECK_THREAD, HookThreads
 from sensors.maintenance import maintenance_jobs
 from sensors.metrics import DEAD_LETTERS, EVENTS_CONSUMED
 from sensors.registry import CodeLocation
@@ -45,8 +45,6 @@ from sensors.subscription import Subscription, subscriptions_for
 
 logger = logging.getLogger(__name__)
 
-#: The name prefix of the threads that run sync hooks.
-HOOK_THREAD = "hookbus-hook"
 #: How long a sensor's stopped/started state is trusted before asking Redis again, in
 #: seconds; also how often a stopped sensor's loop looks again.
 SENSOR_STATE_TTL_S = 1.0
@@ -75,7 +73,7 @@ class Worker:
         self._client = client or connect_async(settings)
         self._keys = settings.keys
         self._reconnect = Backoff(base_s=0.05, max_s=settings.reconnect_max_s)
-        self._executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix=HOOK_THREAD)
+        self.threads = HookThreads(settings.concurrency, spare=settings.max_abandoned_threads)
         self._dead_letters = DeadLetters(self._client, keys=self._keys)
         self.dispatcher = Dispatcher(
             ledger=Ledger(self._client, keys=self._keys, ttl_s=settings.idempotency_ttl_s),
@@ -86,7 +84,7 @@ class Worker:
             consumer=settings.consumer_name,
             concurrency=settings.concurrency,
             timeout_s=settings.handler_timeout_s,
-            executor=self._executor,
+            threads=self.threads,
             retry=Backoff(
                 base_s=settings.retry_base_s,
                 max_s=settings.retry_max_s,
@@ -108,13 +106,17 @@ class Worker:
             launcher=self.launcher,
             step_failures=StepFailures(self._sync_client, keys=self._keys),
         )
+        # Checks get their own threads: hung hooks must not delay checks, nor hung checks hooks.
+        self._check_threads = HookThreads(
+            2, spare=settings.max_abandoned_threads, name=CHECK_THREAD
+        )
         self.checks = CheckRunner(
             self._client,
             keys=self._keys,
             checks=list(location.checks.values()),
             retry=self.dispatcher.retry,
             timeout_s=settings.handler_timeout_s,
-            executor=self._executor,
+            threads=self._check_threads,
         )
         self.periodic = Periodic(
             self._client,
@@ -200,7 +202,8 @@ class Worker:
         """Release the Redis connection and the thread pool."""
         await self._client.aclose()
         self._sync_client.close()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self.threads.close()
+        self._check_threads.close()
 
     async def _consume(self, subscription: Subscription) -> None:
         failures = 0

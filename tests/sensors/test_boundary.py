@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from sensors.boundary import call_user_code
 from sensors.errors import HookExecutionError
+from sensors.hook_threads import HookThreads
 
 
 async def slow_async() -> None:
@@ -22,18 +22,19 @@ def test_sync_and_async_callables_return_their_value() -> None:
         return value * 2
 
     async def main() -> tuple[int, str]:
-        with ThreadPoolExecutor(1) as pool:
-            sync = await call_user_code(
-                threading.current_thread,
-                handler="h",
-                event_id="e",
-                attempt=1,
-                timeout_s=5,
-                executor=pool,
-            )
-            return await call_user_code(
-                double, 21, handler="h", event_id="e", attempt=1, timeout_s=5
-            ), sync.name
+        pool = HookThreads(1, spare=0)
+        sync = await call_user_code(
+            threading.current_thread,
+            handler="h",
+            event_id="e",
+            attempt=1,
+            timeout_s=5,
+            threads=pool,
+        )
+        pool.close()
+        return await call_user_code(
+            double, 21, handler="h", event_id="e", attempt=1, timeout_s=5
+        ), sync.name
 
     value, thread_name = asyncio.run(main())
     assert value == 42
@@ -60,19 +61,20 @@ def test_a_sync_hook_over_its_time_limit_fails_and_the_worker_moves_on() -> None
     release = threading.Event()
 
     async def main() -> None:
-        with ThreadPoolExecutor(1) as pool:
-            try:
-                await call_user_code(
-                    release.wait,
-                    10,
-                    handler="hook:m:stuck",
-                    event_id="e2",
-                    attempt=1,
-                    timeout_s=0.05,
-                    executor=pool,
-                )
-            finally:
-                release.set()  # let the abandoned thread end
+        pool = HookThreads(1, spare=1)
+        try:
+            await call_user_code(
+                release.wait,
+                10,
+                handler="hook:m:stuck",
+                event_id="e2",
+                attempt=1,
+                timeout_s=0.05,
+                threads=pool,
+            )
+        finally:
+            release.set()  # let the abandoned thread end
+            pool.close()
 
     with pytest.raises(HookExecutionError, match=r"'hook:m:stuck' .*TimeoutError"):
         asyncio.run(main())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -20,6 +19,7 @@ from bus.runs import RunRecord
 from engine import EngineSettings
 from sensors import CheckContext, CheckDefinition, CheckKind, CodeLocation, failure_count_check
 from sensors.check_runner import CheckRunner
+from sensors.hook_threads import HookThreads
 from sensors.maintenance import maintenance_jobs
 from sensors.settings import WorkerSettings
 from tests.code_locations import basic, checked
@@ -43,19 +43,20 @@ def run_checks(
 ) -> list[CheckContext]:
     async def run() -> list[CheckContext]:
         client = aioredis.Redis.from_url(redis_url)
-        with ThreadPoolExecutor(2) as executor:
-            runner = CheckRunner(
-                client,
-                keys=KEYS,
-                checks=list(checks),
-                retry=Backoff(base_s=0.01, max_attempts=3),
-                timeout_s=5,
-                executor=executor,
-            )
-            try:
-                return await runner.run_once(now=now)
-            finally:
-                await client.aclose()
+        threads = HookThreads(2, spare=0)
+        runner = CheckRunner(
+            client,
+            keys=KEYS,
+            checks=list(checks),
+            retry=Backoff(base_s=0.01, max_attempts=3),
+            timeout_s=5,
+            threads=threads,
+        )
+        try:
+            return await runner.run_once(now=now)
+        finally:
+            threads.close()
+            await client.aclose()
 
     return asyncio.run(run())
 
@@ -139,7 +140,7 @@ def test_workers_schedule_the_checks_of_their_code_location(
         checks=list(location.checks.values()),
         retry=Backoff(),
         timeout_s=1,
-        executor=ThreadPoolExecutor(1),
+        threads=HookThreads(1, spare=0),
     )
     jobs = maintenance_jobs(client, worker_settings, checks=runner)
 
