@@ -26,7 +26,7 @@ from bench.floor import measure_floor
 from bench.footprint import measure_footprint
 from bench.latency import measure_latency
 from bench.locations.noop import feed_sync
-from bench.report import Figure, render, to_json, to_markdown
+from bench.report import Figure, median_run, render, to_json, to_markdown
 from bench.throughput import measure_throughput
 
 SECTIONS = ("engine", "latency", "throughput", "crash", "footprint")
@@ -39,6 +39,13 @@ SECTIONS = ("engine", "latency", "throughput", "crash", "footprint")
 @click.option(
     "--only", help=f"Comma-separated sections to run after the floor: {', '.join(SECTIONS)}."
 )
+@click.option(
+    "--repeat",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 9),
+    help="Run everything this many times; each row is then the median run's.",
+)
 @click.option("--markdown", type=click.Path(path_type=Path), help="Also write the table here.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write JSON.")
 def main(
@@ -46,6 +53,7 @@ def main(
     redis_url: str | None,
     rss_events: int | None,
     only: str | None,
+    repeat: int,
     markdown: Path | None,
     json_path: Path | None,
 ) -> None:
@@ -66,7 +74,12 @@ def main(
         env = BenchEnv(url)
         failed = True
         try:
-            figures = _run(env, sizes, wanted, console)
+            runs = []
+            for number in range(1, repeat + 1):
+                if repeat > 1:
+                    console.print(f"[bold]run {number} of {repeat}[/]")
+                runs.append(_run(env, sizes, wanted, console))
+            figures = median_run(runs)
             failed = False
         finally:
             env.close(keep_logs=failed)
@@ -75,6 +88,7 @@ def main(
     title = (
         f"hookbus benchmarks ({'quick' if quick else 'full'}) — {platform.python_version()}, "
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, {time.monotonic() - started:.0f} s"
+        + (f", median of {repeat} runs" if repeat > 1 else "")
     )
     render(figures, title=title, console=console)
     if markdown:

@@ -4,7 +4,8 @@ A worker process runs ``bench.locations.alerts``. For each of many runs, a job w
 raises at once runs in this process; the failure hook and the run failure sensor note
 when they start (in the worker), and the benchmark compares that with when the op raised
 and with the ``occurred_at`` of the run's ``failed`` event. Meanwhile another process
-publishes op-failure events at ``rate`` per second, which the same worker handles.
+publishes ``rate`` events per second of a healthy pipeline (op completed, in a job with a
+failure hook attached), which the same worker reads, decodes and acks.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ WAIT_S = 15.0
 
 def measure_latency(env: BenchEnv, floor: Floor, *, runs: int, rate: float) -> list[Figure]:
     """Time ``runs`` failing runs while ``rate`` events/s of background load flow."""
-    stream, payload = env.template(load_unit, to_state="failed")
+    stream, payload = env.template(load_unit, to_state="completed")
     env.start_worker("bench.locations.alerts", "latency")
     hook_s: list[float] = []
     sensor_s: list[float] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -74,6 +75,30 @@ def figure(
         floor_name=floor[0] if floor else "",
         note=note,
     )
+
+
+def median_run(runs: Sequence[Sequence[Figure]]) -> list[Figure]:
+    """One table from several runs: for each figure, the run whose value is the median.
+
+    The whole row of that run is kept (value, target met, ratio to that run's floor), so
+    each row stays consistent; the note gives the range over the runs.
+    """
+    merged = []
+    for rows in zip(*runs, strict=True):
+        measured = sorted((fig for fig in rows if fig.value is not None), key=_value)
+        if len(measured) < 2:
+            merged.append(measured[0] if measured else rows[0])
+            continue
+        middle = measured[(len(measured) - 1) // 2]
+        spread = f"median of {len(measured)} runs: {_value_text(measured[0])} … "
+        spread += _value_text(measured[-1])
+        note = f"{middle.note}; {spread}" if middle.note else spread
+        merged.append(dataclasses.replace(middle, note=note))
+    return merged
+
+
+def _value(fig: Figure) -> float:
+    return fig.value if fig.value is not None else 0.0
 
 
 def _value_text(fig: Figure) -> str:

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from bench.env import clones, rss_mb, wait_until
-from bench.report import at_least, at_most, figure, render, to_json, to_markdown
+from bench.report import Figure, at_least, at_most, figure, median_run, render, to_json, to_markdown
 from bench.stats import median, percentile
 
 
@@ -64,3 +64,17 @@ def test_figures_know_their_target_and_floor_ratio() -> None:
     assert "2.00× XADD p50" in text and "n/a" in text
     assert "| 2 Engine | per op | 0.300 ms |" in to_markdown([fast])
     assert '"floor_name": "XADD p50"' in to_json([fast])
+
+
+def test_several_runs_make_one_table_of_median_rows() -> None:
+    def run(value: float, meets: float) -> list[Figure]:
+        return [
+            figure("2 Engine", "per op", value, "ms", check=at_most(meets), note="x"),
+            figure("5 Crash", "kill", None, "ms"),
+        ]
+
+    merged = median_run([run(3.0, 1.0), run(1.0, 1.0), run(2.0, 5.0)])
+
+    assert merged[0].value == 2.0 and merged[0].meets is True  # the median run's whole row
+    assert merged[0].note == "x; median of 3 runs: 1.000 ms … 3.000 ms"
+    assert merged[1].value is None
