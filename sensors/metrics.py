@@ -72,6 +72,11 @@ HOOK_THREADS_ABANDONED: Final = Gauge(
     "Threads still running a sync hook (or check) that overran its time limit, by pool.",
     ["pool"],
 )
+READER_RESTARTS: Final = Counter(
+    "hookbus_reader_restarts",
+    "Read loops of a consumer group restarted after an unexpected error, by group.",
+    ["group"],
+)
 
 
 def handler_kind(handler_name: str) -> str:

@@ -182,7 +182,8 @@ class Subscription:
     async def give_up_on(
         self, exhausted: list[Delivery], dead_letters: DeadLetters, *, max_deliveries: int
     ) -> None:
-        """Dead-letter entries whose every delivery ended with a dead worker, then ack."""
+        """Dead-letter entries whose every delivery ended with a dead (or failing) worker,
+        then ack."""
         for delivery in exhausted:
             await dead_letters.add(
                 stream=delivery.stream,
@@ -190,7 +191,7 @@ class Subscription:
                 payload=delivery.payload,
                 reason="max_deliveries",
                 error=f"delivered more than {max_deliveries} times to {self.group}; each "
-                "time its worker died before finishing",
+                "time its worker died (or failed) before finishing it",
                 handler=f"group:{self.group}",
                 attempts=max_deliveries,
             )

@@ -42,6 +42,7 @@ from sensors.schedule import Periodic
 from sensors.settings import WorkerSettings
 from sensors.step_failures import StepFailures
 from sensors.subscription import Subscription, subscriptions_for
+from sensors.upkeep import cancel_all, heartbeat, keep_fresh, pause, supervised
 
 logger = logging.getLogger(__name__)
 
@@ -163,14 +164,17 @@ class Worker:
     async def run(self) -> None:
         """Consume until ``stop()`` is called; then finish or hand back what it holds."""
         await self.start()
-        reading = [asyncio.create_task(self._consume(sub)) for sub in self.subscriptions]
-        upkeep = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._keep_fresh())]
+        reading = [asyncio.create_task(self._read(sub)) for sub in self.subscriptions]
+        upkeep = [
+            asyncio.create_task(heartbeat(self._client, self.settings, self.location.module_name)),
+            asyncio.create_task(keep_fresh(self.subscriptions, self.settings)),
+        ]
         self.periodic.start()
         await self._stopping.wait()
-        await _cancel(reading)
+        await cancel_all(reading)
         await self._drain()
         await self.periodic.stop()
-        await _cancel(upkeep)
+        await cancel_all(upkeep)
         logger.info("worker stopped %r", self)
 
     def stop(self) -> None:
@@ -205,6 +209,14 @@ class Worker:
         self.threads.close()
         self._check_threads.close()
 
+    async def _read(self, subscription: Subscription) -> None:
+        await supervised(
+            lambda: self._consume(subscription),
+            group=subscription.group,
+            stopping=self._stopping,
+            backoff=self._reconnect,
+        )
+
     async def _consume(self, subscription: Subscription) -> None:
         failures = 0
         while not self._stopping.is_set():
@@ -212,7 +224,7 @@ class Worker:
                 deliveries = await self._next_batch(subscription)
             except redis.ResponseError as exc:
                 if "NOGROUP" not in str(exc):
-                    raise
+                    raise  # to ``supervised``: logged with its traceback, then restarted
                 logger.warning(
                     "consumer group %s is gone (Redis restarted empty?); creating it again",
                     subscription.group,
@@ -292,6 +304,16 @@ class Worker:
                 subscription.group,
             )
             raise
+        except Exception:
+            # A bug of ours (user code's errors are handled by the dispatcher): hand the
+            # entry back so it is reclaimed and, after max_deliveries, dead-lettered.
+            subscription.release(delivery)
+            logger.exception(
+                "handling failed entry=%s group=%s; left pending for a reclaim",
+                delivery.entry_id,
+                subscription.group,
+            )
+            return
         subscription.flush_acks_soon()
 
     async def process(self, subscription: Subscription, delivery: Delivery) -> None:
@@ -342,30 +364,13 @@ class Worker:
                 self.settings.shutdown_grace_s,
             )
             _, late = await asyncio.wait(self._handling, timeout=self.settings.shutdown_grace_s)
-            await _cancel(late)
+            await cancel_all(late)
         await asyncio.gather(
             *(sub.pending_flush for sub in self.subscriptions if sub.pending_flush),
             return_exceptions=True,
         )
         for subscription in self.subscriptions:
             await subscription.flush_acks()
-
-    async def _keep_fresh(self) -> None:
-        """Refresh held entries so no one reclaims them; retry acks that failed."""
-        interval_s = self.settings.claim_idle_ms / 3000
-        while not self._stopping.is_set():
-            await self._pause(interval_s)
-            for subscription in self.subscriptions:
-                try:
-                    await subscription.refresh()
-                    await subscription.flush_acks()
-                except redis.RedisError as exc:
-                    logger.warning(
-                        "refresh failed group=%s (%s); trying again in %.1fs",
-                        subscription.group,
-                        type(exc).__name__,
-                        interval_s,
-                    )
 
     async def _sensor_stopped(self, sensor: str) -> bool:
         now = time.monotonic()
@@ -379,27 +384,7 @@ class Worker:
         return stopped
 
     async def _pause(self, seconds: float) -> None:
-        """Sleep up to ``seconds``, waking early when the worker is asked to stop."""
-        try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
-
-    async def _heartbeat(self) -> None:
-        key = self._keys.worker_heartbeat(self.settings.consumer_name)
-        ttl_s = max(1, int(self.settings.heartbeat_interval_s * 3))
-        while not self._stopping.is_set():
-            try:
-                await self._client.set(key, self.location.module_name, ex=ttl_s)
-            except redis.RedisError as exc:
-                logger.warning("worker heartbeat failed (%s); retrying", type(exc).__name__)
-            await self._pause(self.settings.heartbeat_interval_s)
-
-
-async def _cancel(tasks: set[asyncio.Task[None]] | list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+        await pause(self._stopping, seconds)
 
 
 def _decode(delivery: Delivery) -> RunEvent | OpEvent:
