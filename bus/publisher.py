@@ -259,8 +259,10 @@ class Publisher:
                 max_len=self._max_len,
             )
             if self._script(keys=script_keys, args=args) == 0:
-                assert built is not None  # only a batch with a record checks the tombstone
-                self.declared_crashed(built.run.run_id)
+                # The run was declared crashed (only a batch carrying a record checks the
+                # tombstone, so ``built`` is set): send nothing more for it.
+                if built is not None:
+                    self.declared_crashed(built.run.run_id)
                 return
             with self._lock:
                 for _ in batch:
