@@ -229,3 +229,15 @@ def test_dlq_replay_with_a_real_worker_after_deploying_the_fix(
         )
     assert handled and (tmp_path / "handled-flaky_load").read_text() == run.run_id
     assert json.loads(invoke(cli, "dlq", "list", "--json").output) == []
+
+
+def test_a_dead_letter_without_payload_cannot_be_replayed(
+    cli: CliRunner, redis_client: redis.Redis
+) -> None:
+    added = redis_client.xadd(
+        "{hookbus-test:s0}:dead", {"reason": "missing_event_field", "payload": ""}
+    )
+    letter_id = added.decode() if isinstance(added, bytes) else str(added)
+    result = cli.invoke(main, ["dlq", "replay", letter_id])
+    assert result.exit_code == 2
+    assert f"dead letter '{letter_id}' has no payload to replay" in result.output

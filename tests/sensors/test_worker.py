@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import types
 from collections.abc import Iterator
 
 import pytest
@@ -20,7 +22,7 @@ from bus import (
     encode_event,
 )
 from engine import EngineSettings
-from sensors import CodeLocation, Worker, WorkerSettings
+from sensors import CodeLocation, CodeLocationError, Worker, WorkerSettings
 from tests.code_locations import basic
 from tests.conftest import TEST_PREFIX
 from tests.streams import read_stream
@@ -187,3 +189,11 @@ def test_an_event_cannot_run_a_package_function_no_job_attaches(
     assert basic.CALLS == []
     [letter] = dead_letters(redis_client)
     assert letter[b"reason"] == b"unknown_hook"
+
+
+def test_two_sensors_with_one_name_are_refused_when_the_location_loads() -> None:
+    module = types.ModuleType("twin_sensors")
+    module.first = basic.etl_failures  # type: ignore[attr-defined]
+    module.second = dataclasses.replace(basic.etl_failures, fn=basic.notify)  # type: ignore[attr-defined]
+    with pytest.raises(CodeLocationError, match="sensor name 'etl_failures' is used twice"):
+        CodeLocation.from_module(module)
