@@ -23,6 +23,7 @@ from engine.resources import declared_env_names, wire_config
 from sensors.boundary import call_user_code
 from sensors.errors import CodeLocationError
 from sensors.handlers import Handler
+from sensors.hook_threads import HookThreads
 from sensors.registry import CodeLocation
 
 
@@ -34,6 +35,7 @@ class ResourceBuilder:
         env: the worker's environment, captured once at startup.
         timeout_s: how long a factory may take, in seconds.
         settings: the worker's settings, handed to factories (``ResourceInitContext``).
+        threads: the thread pool for sync factories (the hooks'; default: the loop's).
     """
 
     def __init__(
@@ -43,11 +45,13 @@ class ResourceBuilder:
         env: Mapping[str, str],
         timeout_s: float,
         settings: BusSettings | None = None,
+        threads: HookThreads | None = None,
     ) -> None:
         self._location = location
         self._env = env
         self._settings = settings
         self._timeout_s = timeout_s
+        self._threads = threads
         self._cache: dict[tuple[str | None, str, str], Any] = {}
         # The variables an event's run config may name: those the code itself declares.
         self._declared_env = declared_env_names(
@@ -115,4 +119,5 @@ class ResourceBuilder:
             event_id=event_id,
             attempt=attempt,
             timeout_s=self._timeout_s,
+            threads=self._threads,
         )

@@ -80,7 +80,11 @@ class Worker:
             ledger=Ledger(self._client, keys=self._keys, ttl_s=settings.idempotency_ttl_s),
             dead_letters=self._dead_letters,
             resources=ResourceBuilder(
-                location, env=env or {}, timeout_s=settings.handler_timeout_s, settings=settings
+                location,
+                env=env or {},
+                timeout_s=settings.handler_timeout_s,
+                settings=settings,
+                threads=self.threads,
             ),
             consumer=settings.consumer_name,
             concurrency=settings.concurrency,
@@ -240,7 +244,7 @@ class Worker:
                     type(exc).__name__,
                     delay_s,
                 )
-                await self._pause(delay_s)
+                await pause(self._stopping, delay_s)
                 continue
             failures = 0
             await self._hand_out(subscription, deliveries)
@@ -251,7 +255,7 @@ class Worker:
             await subscription.consumer.ensure_group()
             self._needs_group.discard(subscription.name)
         if subscription.sensor and await self._sensor_stopped(subscription.sensor):
-            await self._pause(SENSOR_STATE_TTL_S)
+            await pause(self._stopping, SENSOR_STATE_TTL_S)
             return []
         now = time.monotonic()
         if now >= self._next_reclaim.get(subscription.name, 0.0):
@@ -382,9 +386,6 @@ class Worker:
             logger.info("sensor %s %s", sensor, "stopped" if stopped else "started")
         self._sensor_states[sensor] = (now + SENSOR_STATE_TTL_S, stopped)
         return stopped
-
-    async def _pause(self, seconds: float) -> None:
-        await pause(self._stopping, seconds)
 
 
 def _decode(delivery: Delivery) -> RunEvent | OpEvent:

@@ -7,16 +7,19 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
 from prometheus_client import REGISTRY
 
-from bus import Keys
-from engine import EngineSettings
+from bus import Keys, ResourceInitContext
+from engine import EngineSettings, job, op, resource
 from sensors import CodeLocation, Worker, WorkerSettings
 from sensors.boundary import call_user_code
+from sensors.handlers import Handler
 from sensors.hook_threads import HookThreads
+from sensors.resources import ResourceBuilder
 from tests.code_locations import hung
 from tests.conftest import TEST_PREFIX
 from tests.processes import wait_until
@@ -125,3 +128,39 @@ def test_an_abandoned_thread_is_counted_until_its_call_returns() -> None:
     wait_until(lambda: pool.abandoned == 0, what="the abandoned call to return")
     assert gauge() == 0.0
     pool.close()
+
+
+@resource
+def thread_name(init_context: ResourceInitContext) -> str:
+    return threading.current_thread().name
+
+
+@op
+def nothing() -> None:
+    return None
+
+
+@job(resource_defs={"where": thread_name})
+def with_resource() -> None:
+    nothing()
+
+
+def test_sync_resource_factories_run_on_the_hook_threads() -> None:
+    location = CodeLocation(module_name=__name__, jobs={"with_resource": with_resource})
+    handler = Handler(
+        name="hook:m:uses_resource",
+        fn=print,
+        build_args=lambda resources: (),
+        resource_keys=frozenset({"where"}),
+        job_name="with_resource",
+    )
+
+    async def main() -> Any:
+        pool = HookThreads(1, spare=0, name="test-resources")
+        builder = ResourceBuilder(location, env={}, timeout_s=5, threads=pool)
+        try:
+            return await builder.build(handler, event_id="1-0", attempt=1)
+        finally:
+            pool.close()
+
+    assert asyncio.run(main())["where"].startswith("test-resources")
