@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import threading
@@ -14,12 +13,13 @@ import redis
 from click.testing import CliRunner, Result
 
 from engine import EngineSettings, RunResult, job, op
-from sensors import CodeLocation, Worker, WorkerSettings
+from sensors import WorkerSettings
 from sensors.cli import main
 from tests.code_locations import basic, fixable
 from tests.code_locations.fixable_process import nightly
 from tests.conftest import TEST_PREFIX
 from tests.processes import wait_until, worker_process
+from tests.workers import burst
 
 
 @pytest.fixture
@@ -29,17 +29,6 @@ def cli(redis_url: str, redis_client: redis.Redis) -> Iterator[CliRunner]:
 
 def invoke(cli: CliRunner, *args: str) -> Result:
     return cli.invoke(main, list(args), catch_exceptions=False)
-
-
-def burst(module: str, settings: WorkerSettings) -> None:
-    async def run() -> None:
-        worker = Worker(CodeLocation.load(module), settings)
-        try:
-            await worker.run_until_idle()
-        finally:
-            await worker.close()
-
-    asyncio.run(run())
 
 
 def test_status_is_unhealthy_without_a_live_worker(cli: CliRunner) -> None:

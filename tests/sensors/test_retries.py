@@ -15,6 +15,7 @@ from sensors import CodeLocation, Worker, WorkerSettings
 from tests.code_locations import flaky
 from tests.conftest import TEST_PREFIX
 from tests.streams import read_stream
+from tests.workers import burst
 
 KEYS = Keys(prefix=TEST_PREFIX)
 LOCATION = "tests.code_locations.flaky"
@@ -34,18 +35,6 @@ def fast_retries(worker_settings: WorkerSettings) -> WorkerSettings:
     return worker_settings.model_copy(update={"retry_base_s": 0.01, "retry_max_s": 0.05})
 
 
-def burst(settings: WorkerSettings) -> Worker:
-    async def run() -> Worker:
-        worker = Worker(CodeLocation.load(LOCATION), settings)
-        try:
-            await worker.run_until_idle()
-        finally:
-            await worker.close()
-        return worker
-
-    return asyncio.run(run())
-
-
 def dead_letters(client: redis.Redis) -> list[dict[bytes, bytes]]:
     return [fields for _, fields in read_stream(client, KEYS.dead_letter_stream(0))]
 
@@ -53,10 +42,10 @@ def dead_letters(client: redis.Redis) -> list[dict[bytes, bytes]]:
 def test_a_hook_failing_twice_is_retried_and_the_others_run_once(
     engine_settings: EngineSettings, fast_retries: WorkerSettings, redis_client: redis.Redis
 ) -> None:
-    burst(fast_retries)  # create the groups
+    burst(LOCATION, fast_retries)  # create the groups
     flaky.with_flaky_hook.execute_in_process(raise_on_error=False, settings=engine_settings)
 
-    worker = burst(fast_retries)
+    worker = burst(LOCATION, fast_retries)
 
     assert flaky.ATTEMPTS == {("flaky", "explode"): 3, ("steady", "explode"): 1}
     assert flaky.SUCCEEDED == {("flaky", "explode"): 1, ("steady", "explode"): 1}
@@ -67,10 +56,10 @@ def test_a_hook_failing_twice_is_retried_and_the_others_run_once(
 def test_a_hook_that_always_fails_goes_to_the_dead_letter_stream_with_its_error(
     engine_settings: EngineSettings, fast_retries: WorkerSettings, redis_client: redis.Redis
 ) -> None:
-    burst(fast_retries)
+    burst(LOCATION, fast_retries)
     flaky.with_hopeless_hook.execute_in_process(raise_on_error=False, settings=engine_settings)
 
-    worker = burst(fast_retries.model_copy(update={"handler_max_attempts": 4}))
+    worker = burst(LOCATION, fast_retries.model_copy(update={"handler_max_attempts": 4}))
 
     assert flaky.ATTEMPTS == {("hopeless", "explode"): 4, ("steady", "explode"): 1}
     [letter] = dead_letters(redis_client)
@@ -84,10 +73,10 @@ def test_a_hook_that_always_fails_goes_to_the_dead_letter_stream_with_its_error(
 def test_a_retried_event_is_acked_once_every_handler_is_done(
     engine_settings: EngineSettings, fast_retries: WorkerSettings, redis_client: redis.Redis
 ) -> None:
-    burst(fast_retries)
+    burst(LOCATION, fast_retries)
     flaky.with_flaky_hook.execute_in_process(raise_on_error=False, settings=engine_settings)
 
-    burst(fast_retries)
+    burst(LOCATION, fast_retries)
 
     assert redis_client.xpending(KEYS.events_stream(0), "hooks")["pending"] == 0
 
@@ -95,7 +84,7 @@ def test_a_retried_event_is_acked_once_every_handler_is_done(
 def test_an_entry_that_keeps_killing_workers_is_dead_lettered_not_run_again(
     engine_settings: EngineSettings, fast_retries: WorkerSettings, redis_client: redis.Redis
 ) -> None:
-    burst(fast_retries)
+    burst(LOCATION, fast_retries)
     flaky.with_flaky_hook.execute_in_process(raise_on_error=False, settings=engine_settings)
     stream = KEYS.events_stream(0)
     # Every entry was delivered to a consumer that died each time: six deliveries, idle.

@@ -3,7 +3,6 @@ starting at "now"."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -16,11 +15,12 @@ from click.testing import CliRunner, Result
 from bus import Keys
 from bus.errors import ConfigError
 from engine import EngineSettings
-from sensors import CodeLocation, SensorNotFoundError, Worker, WorkerSettings
+from sensors import SensorNotFoundError, WorkerSettings
 from sensors.cli import main
 from sensors.control import parse_since, replay_sensor, sensor_states, stop_sensor
 from tests.code_locations import basic
 from tests.conftest import TEST_PREFIX
+from tests.workers import burst
 
 KEYS = Keys(prefix=TEST_PREFIX)
 SENSOR = "etl_failures"
@@ -42,17 +42,6 @@ def invoke(cli: CliRunner, *args: str) -> Result:
     return cli.invoke(main, list(args), catch_exceptions=False)
 
 
-def burst(settings: WorkerSettings) -> None:
-    async def run() -> None:
-        worker = Worker(CodeLocation.load("tests.code_locations.basic"), settings)
-        try:
-            await worker.run_until_idle()
-        finally:
-            await worker.close()
-
-    asyncio.run(run())
-
-
 def sensor_calls() -> list[str]:
     return [details["run_id"] for name, details in basic.CALLS if name == SENSOR]
 
@@ -64,17 +53,17 @@ def failing_run(settings: EngineSettings) -> str:
 def test_a_stopped_sensor_skips_events_and_starts_again_from_now(
     cli: CliRunner, engine_settings: EngineSettings, worker_settings: WorkerSettings
 ) -> None:
-    burst(worker_settings)  # the worker creates the sensor's group
+    burst("tests.code_locations.basic", worker_settings)  # the worker creates the sensor's group
     assert invoke(cli, "sensors", "stop", SENSOR).output == f"sensor {SENSOR} stopped\n"
 
     while_stopped = failing_run(engine_settings)
-    burst(worker_settings)
+    burst("tests.code_locations.basic", worker_settings)
     assert sensor_calls() == []
     assert ("notify", while_stopped) in [(n, d.get("run_id")) for n, d in basic.CALLS]
 
     assert invoke(cli, "sensors", "start", SENSOR).exit_code == 0
     after = failing_run(engine_settings)
-    burst(worker_settings)
+    burst("tests.code_locations.basic", worker_settings)
 
     assert sensor_calls() == [after]
 
@@ -82,13 +71,13 @@ def test_a_stopped_sensor_skips_events_and_starts_again_from_now(
 def test_start_resume_delivers_what_happened_while_stopped(
     cli: CliRunner, engine_settings: EngineSettings, worker_settings: WorkerSettings
 ) -> None:
-    burst(worker_settings)
+    burst("tests.code_locations.basic", worker_settings)
     invoke(cli, "sensors", "stop", SENSOR)
     while_stopped = failing_run(engine_settings)
-    burst(worker_settings)
+    burst("tests.code_locations.basic", worker_settings)
 
     invoke(cli, "sensors", "start", "--resume", SENSOR)
-    burst(worker_settings)
+    burst("tests.code_locations.basic", worker_settings)
 
     assert sensor_calls() == [while_stopped]
 
@@ -97,12 +86,12 @@ def test_a_new_sensor_starts_at_now_and_replay_delivers_history(
     cli: CliRunner, engine_settings: EngineSettings, worker_settings: WorkerSettings
 ) -> None:
     before_any_worker = failing_run(engine_settings)
-    burst(worker_settings)
+    burst("tests.code_locations.basic", worker_settings)
     assert sensor_calls() == []  # a new sensor starts at "now"
 
     result = invoke(cli, "sensors", "replay", SENSOR, "--since", "2h")
     assert result.output.startswith(f"sensor {SENSOR} replays from ")
-    burst(worker_settings)
+    burst("tests.code_locations.basic", worker_settings)
 
     assert sensor_calls() == [before_any_worker]
 
@@ -112,7 +101,7 @@ def test_replay_before_any_worker_runs_the_sensor(
 ) -> None:
     old = failing_run(engine_settings)
     replay_sensor(redis_client, KEYS, SENSOR, since=timedelta(hours=1))
-    burst(worker_settings)
+    burst("tests.code_locations.basic", worker_settings)
 
     assert sensor_calls() == [old]
 
@@ -122,7 +111,7 @@ def test_replay_leaves_out_what_is_older_than_since(
 ) -> None:
     failing_run(engine_settings)
     replay_sensor(redis_client, KEYS, SENSOR, since=timedelta(seconds=1), now_s=time.time() + 3600)
-    burst(worker_settings)
+    burst("tests.code_locations.basic", worker_settings)
 
     assert sensor_calls() == []
 
@@ -133,7 +122,7 @@ def test_sensors_list_shows_state_lag_and_pending(
     engine_settings: EngineSettings,
     worker_settings: WorkerSettings,
 ) -> None:
-    burst(worker_settings)
+    burst("tests.code_locations.basic", worker_settings)
     stop_sensor(redis_client, KEYS, SENSOR)
     failing_run(engine_settings)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Iterator
 
@@ -11,10 +10,11 @@ import redis
 
 from bus import Keys
 from engine import EngineSettings
-from sensors import CodeLocation, Worker, WorkerSettings
+from sensors import WorkerSettings
 from tests.code_locations import basic
 from tests.conftest import TEST_PREFIX
 from tests.streams import read_events
+from tests.workers import burst
 
 SHARDS = 4
 KEYS = Keys(prefix=TEST_PREFIX, shards=SHARDS)
@@ -27,30 +27,18 @@ def clear_calls() -> Iterator[None]:
     basic.CALLS.clear()
 
 
-def burst(settings: WorkerSettings) -> Worker:
-    async def run() -> Worker:
-        worker = Worker(CodeLocation.load("tests.code_locations.basic"), settings)
-        try:
-            await worker.run_until_idle()
-        finally:
-            await worker.close()
-        return worker
-
-    return asyncio.run(run())
-
-
 def test_runs_spread_over_shards_keep_their_order_and_every_hook_runs_once(
     engine_settings: EngineSettings, worker_settings: WorkerSettings, redis_client: redis.Redis
 ) -> None:
     engine = engine_settings.model_copy(update={"stream_shards": SHARDS})
     workers = worker_settings.model_copy(update={"stream_shards": SHARDS})
-    burst(workers)  # the groups on every shard
+    burst("tests.code_locations.basic", workers)  # the groups on every shard
     run_ids = [
         basic.etl.execute_in_process(raise_on_error=False, settings=engine).run_id
         for _ in range(12)
     ]
 
-    worker = burst(workers)
+    worker = burst("tests.code_locations.basic", workers)
 
     shards_used = {KEYS.shard_of(run_id) for run_id in run_ids}
     assert len(shards_used) > 1
