@@ -111,7 +111,8 @@ class SensorDefinition:
     def __repr__(self) -> str:
         watched = sorted(self.monitored_jobs) or "all"
         return (
-            f"<SensorDefinition name={self.name!r} states={sorted(self.run_states)} jobs={watched}>"
+            f"<SensorDefinition name={self.name!r} states={sorted(map(str, self.run_states))} "
+            f"jobs={watched}>"
         )
 
     def matches(self, event: RunEvent) -> bool:

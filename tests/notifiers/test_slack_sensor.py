@@ -59,6 +59,8 @@ def test_the_token_is_not_captured_when_the_sensor_is_defined() -> None:
     with pytest.raises(CodeLocationError, match="slack_token must not be the token itself"):
         make_slack_on_run_failure_sensor("#a", "xoxb-literal")  # type: ignore[arg-type]
     sensor = slack_sensors.slack_on_failure
-    assert repr(sensor).startswith("<SensorDefinition name='slack_on_run_failure' states=")
-    assert repr(sensor).endswith("jobs=['doomed']>")
+    assert repr(sensor) == (
+        "<SensorDefinition name='slack_on_run_failure' states=['crashed', 'failed'] "
+        "jobs=['doomed']>"
+    )
     assert "xoxb" not in repr(sensor.resource_defs)
