@@ -95,8 +95,30 @@ def _stuck_hook_threads(*, timeout_s: float) -> list[threading.Thread]:
     return [thread for thread in threads if thread.is_alive()]
 
 
+#: How long past the grace period a stopping worker may take (closing connections, the
+#: scheduler) before the process exits anyway, in seconds.
+HARD_STOP_MARGIN_S = 10.0
+
+
 def _stop(worker: Worker, signum: int) -> None:
-    logger.info(
-        "worker %s: stopping on %s", worker.settings.consumer_name, signal.Signals(signum).name
-    )
+    name, consumer = signal.Signals(signum).name, worker.settings.consumer_name
+    if worker.stop_requested:
+        # A second signal (a second Ctrl-C, or SIGTERM after SIGINT): the operator wants out
+        # now. Entries still held stay pending and are reclaimed by other workers.
+        logger.warning("worker %s: %s again; exiting now without finishing", consumer, name)
+        _exit_now(1)
+    logger.info("worker %s: stopping on %s", consumer, name)
     worker.stop()
+    # Whatever a stop waits on (a hung connection, a stuck task), the process ends in time.
+    deadline_s = worker.settings.shutdown_grace_s + HARD_STOP_MARGIN_S
+    asyncio.get_running_loop().call_later(deadline_s, _hard_stop, consumer, deadline_s)
+
+
+def _hard_stop(consumer: str, deadline_s: float) -> None:
+    logger.error("worker %s: still stopping after %.0fs; exiting now", consumer, deadline_s)
+    _exit_now(1)
+
+
+def _exit_now(code: int) -> None:
+    logging.shutdown()
+    os._exit(code)

@@ -181,6 +181,11 @@ class Worker:
         await cancel_all(upkeep)
         logger.info("worker stopped %r", self)
 
+    @property
+    def stop_requested(self) -> bool:
+        """Whether ``stop()`` was called."""
+        return self._stopping.is_set()
+
     def stop(self) -> None:
         """Ask ``run`` to stop reading, finish what it holds (within the grace period), ack,
         and return."""

@@ -228,6 +228,27 @@ def test_sigterm_hands_back_what_outlasts_the_grace_period(
         wait_until(lambda: pending(redis_client) == 0, what="the ack")
 
 
+def test_a_second_signal_exits_at_once_leaving_the_entry_for_another_worker(
+    redis_url: str, redis_client: redis.Redis, engine_settings: EngineSettings
+) -> None:
+    redis_client.set(key(HOLD), 1)
+    with worker_process(LOCATION, redis_url=redis_url, prefix=TEST_PREFIX, env=FAST) as worker:
+        run_id = faults.slow_alert.execute_in_process(
+            raise_on_error=False, settings=engine_settings
+        ).run_id
+        wait_until(lambda: pids(redis_client, f"faults:started:{run_id}"))
+        worker.send_signal(signal.SIGTERM)  # graceful: would wait up to the 25 s grace
+        time.sleep(0.3)
+        assert worker.poll() is None
+        started = time.monotonic()
+        worker.send_signal(signal.SIGINT)  # the operator's second Ctrl-C
+        assert worker.wait(timeout=10) == 1
+        assert time.monotonic() - started < 3.0
+
+    assert pending(redis_client) == 1  # still pending: another worker will reclaim it
+    redis_client.delete(key(HOLD))
+
+
 def test_workers_resume_after_redis_restarts(tmp_path: Path, redis_client: redis.Redis) -> None:
     # Its own directory: the demo tests look for leftover temporary Redis directories.
     with RedisServer(appendonly=True, directory=tmp_path / "redis") as server:
