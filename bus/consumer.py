@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import redis
 import redis.asyncio as aioredis
 
+from bus.errors import EventValidationError
+from bus.events import OpEvent, RunEvent, decode_event
 from bus.publisher import EVENT_FIELD
 from bus.utils import entry_order, text
 
@@ -35,6 +37,19 @@ class Delivery:
     stream: str
     entry_id: str
     payload: bytes | None
+
+    def event(self) -> RunEvent | OpEvent:
+        """The validated event this entry carries.
+
+        Raises:
+            EventValidationError: the entry has no event field (``missing_event_field``) or
+                its payload is not a valid event (see ``decode_event``).
+        """
+        if self.payload is None:
+            raise EventValidationError(
+                "missing_event_field", f"entry {self.entry_id} has no 'event' field"
+            )
+        return decode_event(self.payload)
 
 
 class Consumer:

@@ -27,7 +27,7 @@ from bus.connection import connect, connect_async
 from bus.consumer import Delivery
 from bus.deadletter import DeadLetters
 from bus.errors import EventValidationError
-from bus.events import OpEvent, RunEvent, decode_event
+from bus.events import OpEvent, RunEvent
 from bus.ledger import Ledger
 from notifiers.alerting import Alerting
 from sensors.check_runner import CheckRunner
@@ -328,7 +328,7 @@ class Worker:
     async def process(self, subscription: Subscription, delivery: Delivery) -> None:
         """Decode one entry and run its handlers; dead-letter what is invalid; queue the ack."""
         try:
-            event = _decode(delivery)
+            event = delivery.event()
         except EventValidationError as exc:
             if subscription.reports_poison:
                 DEAD_LETTERS.labels(exc.reason).inc()
@@ -391,11 +391,3 @@ class Worker:
             logger.info("sensor %s %s", sensor, "stopped" if stopped else "started")
         self._sensor_states[sensor] = (now + SENSOR_STATE_TTL_S, stopped)
         return stopped
-
-
-def _decode(delivery: Delivery) -> RunEvent | OpEvent:
-    if delivery.payload is None:
-        raise EventValidationError(
-            "missing_event_field", f"entry {delivery.entry_id} has no 'event' field"
-        )
-    return decode_event(delivery.payload)
