@@ -38,6 +38,13 @@ def pids(client: redis.Redis, name: str) -> list[int]:
     return [int(pid) for pid in client.lrange(key(name), 0, -1)]
 
 
+def start_held_alert(redis_client: redis.Redis, engine_settings: EngineSettings) -> str:
+    """Run ``slow_alert``; return its run id once the worker's (held) hook has started."""
+    result = faults.slow_alert.execute_in_process(raise_on_error=False, settings=engine_settings)
+    wait_until(lambda: pids(redis_client, f"faults:started:{result.run_id}"))
+    return result.run_id
+
+
 def pending(client: redis.Redis, group: str = HOOKS_GROUP) -> int:
     return int(client.xpending(KEYS.events_stream(0), group)["pending"])
 
@@ -99,10 +106,7 @@ def test_a_long_hook_is_refreshed_and_never_taken_by_another_worker(
         worker_process(LOCATION, redis_url=redis_url, prefix=TEST_PREFIX, consumer="w1", env=FAST),
         worker_process(LOCATION, redis_url=redis_url, prefix=TEST_PREFIX, consumer="w2", env=FAST),
     ):
-        run_id = faults.slow_alert.execute_in_process(
-            raise_on_error=False, settings=engine_settings
-        ).run_id
-        wait_until(lambda: pids(redis_client, f"faults:started:{run_id}"))
+        run_id = start_held_alert(redis_client, engine_settings)
         time.sleep(2.0)  # more than three claim idle times: a reclaim would happen by now
         redis_client.delete(key(HOLD))
         wait_until(lambda: pids(redis_client, f"faults:done:{run_id}"))
@@ -190,10 +194,7 @@ def test_sigterm_lets_a_running_hook_finish_and_acks_it(
 ) -> None:
     redis_client.set(key(HOLD), 1)
     with worker_process(LOCATION, redis_url=redis_url, prefix=TEST_PREFIX, env=FAST) as worker:
-        run_id = faults.slow_alert.execute_in_process(
-            raise_on_error=False, settings=engine_settings
-        ).run_id
-        wait_until(lambda: pids(redis_client, f"faults:started:{run_id}"))
+        run_id = start_held_alert(redis_client, engine_settings)
         worker.send_signal(signal.SIGTERM)
         time.sleep(0.3)  # the worker is now draining, not yet done
         assert worker.poll() is None
@@ -210,10 +211,7 @@ def test_sigterm_hands_back_what_outlasts_the_grace_period(
     redis_client.set(key(HOLD), 1)
     env = {**FAST, "HOOKBUS_SHUTDOWN_GRACE_S": "0.5"}
     with worker_process(LOCATION, redis_url=redis_url, prefix=TEST_PREFIX, env=env) as worker:
-        run_id = faults.slow_alert.execute_in_process(
-            raise_on_error=False, settings=engine_settings
-        ).run_id
-        wait_until(lambda: pids(redis_client, f"faults:started:{run_id}"))
+        run_id = start_held_alert(redis_client, engine_settings)
         started = time.monotonic()
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=10) == 0
@@ -233,10 +231,7 @@ def test_a_second_signal_exits_at_once_leaving_the_entry_for_another_worker(
 ) -> None:
     redis_client.set(key(HOLD), 1)
     with worker_process(LOCATION, redis_url=redis_url, prefix=TEST_PREFIX, env=FAST) as worker:
-        run_id = faults.slow_alert.execute_in_process(
-            raise_on_error=False, settings=engine_settings
-        ).run_id
-        wait_until(lambda: pids(redis_client, f"faults:started:{run_id}"))
+        start_held_alert(redis_client, engine_settings)
         worker.send_signal(signal.SIGTERM)  # graceful: would wait up to the 25 s grace
         time.sleep(0.3)
         assert worker.poll() is None
