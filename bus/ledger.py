@@ -19,10 +19,25 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 from bus.keys import Keys
 
 T = TypeVar("T")
+
+#: KEYS: the keys to write, then the keys to check; ARGV: the TTL, how many keys are
+#: written, then each written key's value. Returns 0/1 per checked key.
+_SET_THEN_EXISTS = """
+local ttl, written = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 1, written do
+  redis.call('SET', KEYS[i], ARGV[2 + i], 'EX', ttl)
+end
+local found = {}
+for i = written + 1, #KEYS do
+  found[#found + 1] = redis.call('EXISTS', KEYS[i])
+end
+return found
+"""
 
 
 class LedgerRecord(BaseModel):
@@ -53,11 +68,12 @@ class Ledger:
         self._client = client
         self._keys = keys
         self._ttl_s = ttl_s
-        #: Checks (``EXISTS`` of each key) and writes (key, value) waiting for this turn's
+        #: Checks (``EXISTS`` of each key) and writes (keys, value) waiting for this turn's
         #: round trip, each with the future its caller awaits.
         self._checks: list[tuple[list[str], asyncio.Future[list[int]]]] = []
-        self._writes: list[tuple[str, str, asyncio.Future[None]]] = []
+        self._writes: list[tuple[list[str], str, asyncio.Future[None]]] = []
         self.round_trips = 0
+        self._script = client.register_script(_SET_THEN_EXISTS)
 
     def __repr__(self) -> str:
         return f"<Ledger prefix={self._keys.prefix!r} ttl_s={self._ttl_s}>"
@@ -72,13 +88,21 @@ class Ledger:
         Raises:
             redis.RedisError: the round trip failed.
         """
-        if not handlers:
-            return set()
-        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._checks.append(([self._keys.handled(event_id, name) for name in handlers], future))
-        self._send_soon()
-        found = await future
+        found = await self.done_many([(event_id, name) for name in handlers])
         return {handler for handler, exists in zip(handlers, found, strict=True) if exists}
+
+    async def done_many(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
+        """For each ``(event_id, handler)``, whether the handler already succeeded on it.
+
+        Raises:
+            redis.RedisError: the round trip failed.
+        """
+        if not pairs:
+            return []
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._checks.append(([self._keys.handled(*pair) for pair in pairs], future))
+        self._send_soon()
+        return [bool(exists) for exists in await future]
 
     async def record(
         self,
@@ -94,11 +118,33 @@ class Ledger:
         Raises:
             redis.RedisError: the round trip failed (the record may not be written).
         """
-        value = LedgerRecord(consumer=consumer, started_at=started_at, finished_at=finished_at)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._writes.append(
-            (self._keys.handled(event_id, handler), value.model_dump_json(), future)
+        await self.record_many(
+            [(event_id, handler)],
+            consumer=consumer,
+            started_at=started_at,
+            finished_at=finished_at,
         )
+
+    async def record_many(
+        self,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        consumer: str,
+        started_at: datetime,
+        finished_at: datetime,
+    ) -> None:
+        """Mark each ``(event_id, handler)`` as done; they ran together, in one batch.
+
+        Raises:
+            redis.RedisError: the round trip failed (the records may not be written).
+        """
+        if not pairs:
+            return
+        value = LedgerRecord(
+            consumer=consumer, started_at=started_at, finished_at=finished_at
+        ).model_dump_json()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writes.append(([self._keys.handled(*pair) for pair in pairs], value, future))
         self._send_soon()
         await future
 
@@ -117,28 +163,43 @@ class Ledger:
     async def _send(
         self,
         checks: list[tuple[list[str], asyncio.Future[list[int]]]],
-        writes: list[tuple[str, str, asyncio.Future[None]]],
+        writes: list[tuple[list[str], str, asyncio.Future[None]]],
     ) -> None:
-        """One pipeline: the writes first (a check queued with them then sees them)."""
+        """One round trip: the writes first (a check queued with them then sees them)."""
+        written = [(key, value) for keys, value, _ in writes for key in keys]
+        checked = [key for keys, _ in checks for key in keys]
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for key, value, _ in writes:
-                    pipe.set(key, value, ex=self._ttl_s)
-                for keys, _ in checks:
-                    for key in keys:
-                        pipe.exists(key)
-                replies: list[int] = [int(reply) for reply in await pipe.execute()]
+            replies = await self._round_trip(written, checked)
         except BaseException as exc:
             _fail([future for *_, future in writes], exc)
             _fail([future for _, future in checks], exc)
             raise
         self.round_trips += 1
-        for *_, written in writes:
-            _answer(written, None)
-        position = len(writes)
+        for *_, write in writes:
+            _answer(write, None)
+        position = 0
         for keys, check in checks:
             _answer(check, replies[position : position + len(keys)])
             position += len(keys)
+
+    async def _round_trip(self, written: list[tuple[str, str]], checked: list[str]) -> list[int]:
+        """SET the written keys, then EXISTS of each checked key.
+
+        One script call on a single Redis: a pipeline of one command per key costs the
+        worker several times more (redis-py packs and parses each). A Redis Cluster cannot
+        run a script over keys of different slots, so there it is a pipeline.
+        """
+        if isinstance(self._client, AsyncRedisCluster):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key, value in written:
+                    pipe.set(key, value, ex=self._ttl_s)
+                for key in checked:
+                    pipe.exists(key)
+                replies = await pipe.execute()
+            return [int(reply) for reply in replies[len(written) :]]
+        keys = [key for key, _ in written] + checked
+        args: list[str | int] = [self._ttl_s, len(written), *(value for _, value in written)]
+        return [int(reply) for reply in await self._script(keys=keys, args=args)]
 
     async def get(self, event_id: str, handler: str) -> LedgerRecord | None:
         """The record of ``handler`` on ``event_id``, or ``None`` if it has not succeeded."""

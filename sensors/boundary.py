@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sensors.errors import HookExecutionError
-from sensors.hook_threads import HookThreads
+from sensors.hook_threads import HookThreads, Outcome, ThreadCall
 
 
 async def call_user_code(
@@ -77,3 +78,95 @@ async def _call(
         async with asyncio.timeout(timeout_s):
             return await result
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class UserCall:
+    """One call into user code for ``call_user_code_many``: ``fn(*args, **kwargs)``."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    handler: str
+    event_id: str
+    attempt: int = 1
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def target(self) -> Callable[..., Any]:
+        """The function itself (a HookDefinition/SensorDefinition wraps its function)."""
+        return getattr(self.fn, "fn", self.fn)
+
+    def error(self, cause: BaseException) -> HookExecutionError:
+        """What ``call_user_code`` would have raised for ``cause``."""
+        error = HookExecutionError(
+            handler=self.handler, event_id=self.event_id, attempt=self.attempt, cause=cause
+        )
+        error.__cause__ = cause
+        return error
+
+
+async def call_user_code_many(
+    calls: Sequence[UserCall], *, timeout_s: float, threads: HookThreads, patience_s: float
+) -> list[Outcome | asyncio.Future[Outcome]]:
+    """Make every call as ``call_user_code`` would, all at once; one outcome per call.
+
+    Sync calls go to the thread pool as one batch (``HookThreads.run_many``: no hand-off
+    to a thread per call, which costs more than a no-op hook), async calls run
+    concurrently on the loop. A failed outcome holds the ``HookExecutionError`` that
+    ``call_user_code`` would have raised. Calls still running after ``patience_s`` come
+    back as futures of their outcomes.
+    """
+    is_async = [inspect.iscoroutinefunction(call.target) for call in calls]
+    sync_calls = [call for call, on_loop in zip(calls, is_async, strict=True) if not on_loop]
+    async_calls = [call for call, on_loop in zip(calls, is_async, strict=True) if on_loop]
+    on_the_loop = [asyncio.ensure_future(_async_outcome(call, timeout_s)) for call in async_calls]
+    in_threads, _ = await asyncio.gather(
+        threads.run_many(
+            [
+                ThreadCall(functools.partial(call.target, *call.args, **call.kwargs), call.handler)
+                for call in sync_calls
+            ],
+            timeout_s=timeout_s,
+            patience_s=patience_s,
+        ),
+        asyncio.wait(on_the_loop, timeout=patience_s) if on_the_loop else asyncio.sleep(0),
+    )
+    sync_outcomes = iter(
+        [
+            await _settled(call, outcome, timeout_s)
+            if isinstance(outcome, Outcome)
+            else asyncio.ensure_future(_settled_later(call, outcome, timeout_s))
+            for call, outcome in zip(sync_calls, in_threads, strict=True)
+        ]
+    )
+    async_outcomes = iter([task.result() if task.done() else task for task in on_the_loop])
+    return [next(async_outcomes) if on_loop else next(sync_outcomes) for on_loop in is_async]
+
+
+async def _async_outcome(call: UserCall, timeout_s: float) -> Outcome:
+    try:
+        async with asyncio.timeout(timeout_s):
+            return Outcome(True, await call.target(*call.args, **call.kwargs))
+    except Exception as exc:
+        return Outcome(False, call.error(exc))
+
+
+async def _settled_later(
+    call: UserCall, outcome: asyncio.Future[Outcome], timeout_s: float
+) -> Outcome:
+    return await _settled(call, await outcome, timeout_s)
+
+
+async def _settled(call: UserCall, outcome: Outcome, timeout_s: float) -> Outcome:
+    """A sync call's outcome as ``call_user_code`` gives it: errors wrapped, and an
+    awaitable it returned awaited on the loop."""
+    if not outcome.ok:
+        # Even a SystemExit raised in a hook's thread is the hook failing, not the worker.
+        return Outcome(False, call.error(outcome.value))
+    if not inspect.isawaitable(outcome.value):
+        return outcome
+    try:
+        async with asyncio.timeout(timeout_s):
+            return Outcome(True, await outcome.value)
+    except Exception as exc:
+        return Outcome(False, call.error(exc))

@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -31,7 +32,8 @@ from bus.events import OpEvent, RunEvent
 from bus.ledger import Ledger
 from notifiers.alerting import Alerting
 from sensors.check_runner import CheckRunner
-from sensors.dispatch import Dispatcher
+from sensors.dispatch import Dispatcher, Unfinished, Work
+from sensors.handlers import Handler
 from sensors.hook_threads import CHECK_THREAD, HookThreads
 from sensors.maintenance import maintenance_jobs
 from sensors.metrics import DEAD_LETTERS, EVENTS_CONSUMED
@@ -98,7 +100,7 @@ class Worker:
             reconnect=self._reconnect,
         )
         self.alerting = Alerting(self._client, keys=self._keys, settings=settings, env=env or {})
-        # Failure sensors read a run's failed ops from their own thread (sync), on demand.
+        # Unfinished sensors read a run's failed ops from their own thread (sync), on demand.
         self._sync_client = connect(settings)
         self.launcher = RunLauncher(
             self._client, keys=self._keys, module=location.module_name, env=env or {}
@@ -206,7 +208,8 @@ class Worker:
                 )
                 await self._hand_out(subscription, deliveries)
                 busy = busy or bool(deliveries)
-            await asyncio.gather(*self._handling)
+            while self._handling:  # retries of a batch start while it ends
+                await asyncio.gather(*list(self._handling))
             for subscription in self.subscriptions:
                 await subscription.flush_acks()
         return self.handled - before
@@ -280,74 +283,158 @@ class Worker:
         )
 
     async def _hand_out(self, subscription: Subscription, deliveries: list[Delivery]) -> None:
-        """Start one task per entry, waiting while ``max_in_flight`` entries are held."""
+        """Start one task for the batch, waiting while ``max_in_flight`` entries are held."""
+        if not deliveries:
+            return
         for delivery in deliveries:
             subscription.hold(delivery)
-        for delivery in deliveries:
+        for _ in deliveries:
             await self._capacity.acquire()
-            task = asyncio.create_task(self._handle(subscription, delivery))
-            self._handling.add(task)
-            task.add_done_callback(self._handled)
+        self._track(self._handle(subscription, deliveries))
 
-    def _handled(self, task: asyncio.Task[None]) -> None:
-        self._handling.discard(task)
-        self._capacity.release()
+    def _track(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._handling.add(task)
+        task.add_done_callback(self._handling.discard)
 
-    async def _handle(self, subscription: Subscription, delivery: Delivery) -> None:
+    async def _handle(self, subscription: Subscription, deliveries: list[Delivery]) -> None:
+        """Handle a batch: each entry is queued for its ack, handed to a task retrying its
+        failed handlers, or handed back (left pending for a reclaim)."""
+        settled: set[Delivery] = set()  # acked, handed back, or now a retry task's
         try:
-            await self.process(subscription, delivery)
+            retrying = await self.process(subscription, deliveries)
+            for delivery in deliveries:
+                if delivery in retrying:
+                    self._track(self._follow_up(subscription, delivery, retrying[delivery]))
+                    settled.add(delivery)
+                else:
+                    self._settle(subscription, delivery, settled, finished=True)
         except redis.RedisError as exc:
-            subscription.release(delivery)
             logger.warning(
-                "redis failed while handling entry=%s group=%s (%s); left pending for a reclaim",
-                delivery.entry_id,
+                "redis failed while handling entries=%d group=%s (%s); left pending for a reclaim",
+                len(deliveries),
                 subscription.group,
                 type(exc).__name__,
             )
-            return
         except asyncio.CancelledError:
-            subscription.release(delivery)
             logger.warning(
-                "handing back entry=%s group=%s: the shutdown grace period is over",
-                delivery.entry_id,
+                "handing back entries=%d group=%s: the shutdown grace period is over",
+                len(deliveries) - len(settled),
                 subscription.group,
             )
             raise
         except Exception:
-            # A bug of ours (user code's errors are handled by the dispatcher): hand the
-            # entry back so it is reclaimed and, after max_deliveries, dead-lettered.
-            subscription.release(delivery)
+            # A bug of ours (user code's errors are handled by the dispatcher).
+            await self._isolate_bug(subscription, deliveries, settled)
+        finally:
+            for delivery in deliveries:
+                if delivery not in settled:
+                    self._settle(subscription, delivery, settled, finished=False)
+            subscription.flush_acks_soon()
+
+    async def _isolate_bug(
+        self, subscription: Subscription, deliveries: list[Delivery], settled: set[Delivery]
+    ) -> None:
+        """After a bug of ours failed a batch: hand back only the entries that trigger it.
+
+        A lone entry is handed back (reclaimed later and, after ``max_deliveries``,
+        dead-lettered); a batch is handled again one entry at a time, so that one bad entry
+        does not take its batch-mates to the dead letters with it.
+        """
+        if len(deliveries) == 1:
             logger.exception(
                 "handling failed entry=%s group=%s; left pending for a reclaim",
-                delivery.entry_id,
+                deliveries[0].entry_id,
                 subscription.group,
             )
             return
-        subscription.flush_acks_soon()
+        logger.warning(
+            "handling a batch failed entries=%d group=%s; handling them one at a time",
+            len(deliveries),
+            subscription.group,
+        )
+        for delivery in deliveries:
+            if delivery not in settled:
+                settled.add(delivery)  # from here on, its own ``_handle`` settles it
+                await self._handle(subscription, [delivery])
 
-    async def process(self, subscription: Subscription, delivery: Delivery) -> None:
-        """Decode one entry and run its handlers; dead-letter what is invalid; queue the ack."""
-        try:
-            event = delivery.event()
-        except EventValidationError as exc:
-            if subscription.reports_poison:
-                DEAD_LETTERS.labels(exc.reason).inc()
-                await self._dead_letters.add(
-                    stream=delivery.stream,
-                    entry_id=delivery.entry_id,
-                    payload=delivery.payload,
-                    reason=exc.reason,
-                    error=exc.detail,
-                )
-        else:
-            await self._run(subscription, delivery, event)
-        subscription.finish(delivery)
-        self.handled += 1
-        EVENTS_CONSUMED.labels(subscription.group).inc()
-
-    async def _run(
-        self, subscription: Subscription, delivery: Delivery, event: RunEvent | OpEvent
+    async def _follow_up(
+        self, subscription: Subscription, delivery: Delivery, unfinished: list[Unfinished]
     ) -> None:
+        """Go on with the handlers of one entry that failed their first attempt or still run."""
+        settled: set[Delivery] = set()
+        finished = False
+        try:
+            await asyncio.gather(*(self.dispatcher.finish(handler) for handler in unfinished))
+            finished = True
+        except redis.RedisError as exc:
+            logger.warning(
+                "redis failed while finishing entry=%s group=%s (%s); left pending for a reclaim",
+                delivery.entry_id,
+                subscription.group,
+                type(exc).__name__,
+            )
+        finally:
+            self._settle(subscription, delivery, settled, finished=finished)
+            subscription.flush_acks_soon()
+
+    def _settle(
+        self,
+        subscription: Subscription,
+        delivery: Delivery,
+        settled: set[Delivery],
+        *,
+        finished: bool,
+    ) -> None:
+        """Queue the entry's ack (``finished``) or hand it back for a reclaim; free its slot."""
+        if finished:
+            subscription.finish(delivery)
+            self.handled += 1
+            EVENTS_CONSUMED.labels(subscription.group).inc()
+        else:
+            subscription.release(delivery)
+        settled.add(delivery)
+        self._capacity.release()
+
+    async def process(
+        self, subscription: Subscription, deliveries: list[Delivery]
+    ) -> dict[Delivery, list[Unfinished]]:
+        """Decode a batch and run its handlers' first attempts; dead-letter what is invalid.
+
+        Returns:
+            The entries with handlers left unfinished (failed, or still running), and those
+            handlers.
+        """
+        batch: list[Work] = []
+        for delivery in deliveries:
+            try:
+                event = delivery.event()
+            except EventValidationError as exc:
+                if subscription.reports_poison:
+                    DEAD_LETTERS.labels(exc.reason).inc()
+                    await self._dead_letters.add(
+                        stream=delivery.stream,
+                        entry_id=delivery.entry_id,
+                        payload=delivery.payload,
+                        reason=exc.reason,
+                        error=exc.detail,
+                    )
+                continue
+            handlers = await self._select(subscription, delivery, event)
+            if handlers:
+                batch.append(Work(event, handlers, delivery.stream, delivery.entry_id))
+        by_entry = {(d.stream, d.entry_id): d for d in deliveries}
+        retrying: dict[Delivery, list[Unfinished]] = {}
+        for failure in await self.dispatcher.first_attempts(batch):
+            entry = by_entry[failure.work.stream, failure.work.entry_id]
+            retrying.setdefault(entry, []).append(failure)
+        return retrying
+
+    async def _select(
+        self, subscription: Subscription, delivery: Delivery, event: RunEvent | OpEvent
+    ) -> list[Handler]:
+        """The handlers ``event`` triggers in this group; dead-letter the hooks it names that
+        this code location lacks."""
         handlers, missing = subscription.select(event)
         for hook in missing:
             DEAD_LETTERS.labels("unknown_hook").inc()
@@ -360,9 +447,7 @@ class Worker:
                 handler=hook.name,
                 event_id=event.event_id,
             )
-        await self.dispatcher.run_handlers(
-            event, handlers, stream=delivery.stream, entry_id=delivery.entry_id
-        )
+        return handlers
 
     async def _drain(self) -> None:
         """Let running handlers finish within the grace period; hand back the rest; ack."""
@@ -372,8 +457,11 @@ class Worker:
                 len(self._handling),
                 self.settings.shutdown_grace_s,
             )
-            _, late = await asyncio.wait(self._handling, timeout=self.settings.shutdown_grace_s)
-            await cancel_all(late)
+            deadline = time.monotonic() + self.settings.shutdown_grace_s
+            # Batches may hand failed handlers to new retry tasks meanwhile: wait for those too.
+            while self._handling and (left_s := deadline - time.monotonic()) > 0:
+                await asyncio.wait(list(self._handling), timeout=left_s)
+            await cancel_all(list(self._handling))
         await asyncio.gather(
             *(sub.pending_flush for sub in self.subscriptions if sub.pending_flush),
             return_exceptions=True,

@@ -15,6 +15,7 @@ from bus import HOOKS_GROUP, Keys, OpEvent, RunEvent, decode_event
 from bus.consumer import Delivery
 from engine import EngineSettings
 from sensors import CodeLocation, Worker, WorkerSettings
+from sensors.handlers import Handler
 from sensors.subscription import Subscription
 from tests.code_locations import basic
 from tests.conftest import TEST_PREFIX
@@ -35,12 +36,12 @@ def clear_calls() -> Iterator[None]:
 class BuggyWorker(Worker):
     """A worker with a bug of its own (not in a hook) on the events of job ``quiet``."""
 
-    async def _run(
+    async def _select(
         self, subscription: Subscription, delivery: Delivery, event: RunEvent | OpEvent
-    ) -> None:
+    ) -> list[Handler]:
         if event.job_name == "quiet" and subscription.group == HOOKS_GROUP:
             raise RuntimeError("a bug in hookbus")
-        await super()._run(subscription, delivery, event)
+        return await super()._select(subscription, delivery, event)
 
 
 @contextmanager
