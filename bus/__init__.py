@@ -17,6 +17,11 @@ notification rules, is in ``docs/architecture.md``):
    record success.
 6. ``notifiers.slack.SlackNotifier.post`` — ``chat.postMessage`` via slack-sdk.
 7. ``bus.consumer.Consumer.ack`` — ``XACK`` once every handler is done.
+
+A time-based check's event (``bus.events.CheckEvent``) starts at
+``sensors.check_runner.CheckRunner.run_once`` — ``bus.checks.FIRE_SCRIPT`` (mark the
+occurrence and ``XADD``, atomically) — and then takes hops 3–7 like any other, its
+handler being the check's own function (``sensors.handlers.check_handlers``).
 """
 
 from bus.connection import connect, connect_async
@@ -31,6 +36,9 @@ from bus.errors import (
 )
 from bus.events import (
     SCHEMA_VERSION,
+    BusEvent,
+    CheckEvent,
+    CheckKind,
     ErrorInfo,
     Event,
     HookRef,
@@ -50,8 +58,11 @@ from bus.types import ResourceFactory, ResourceInitContext
 
 __all__ = [
     "BusError",
+    "BusEvent",
     "BusSettings",
     "BusUnavailableError",
+    "CheckEvent",
+    "CheckKind",
     "ConfigError",
     "Consumer",
     "DeclaredHook",

@@ -17,7 +17,7 @@ import redis
 import redis.asyncio as aioredis
 
 from bus.errors import EventValidationError
-from bus.events import OpEvent, RunEvent, decode_event
+from bus.events import BusEvent, decode_event
 from bus.publisher import EVENT_FIELD
 from bus.utils import entry_order, text
 
@@ -38,7 +38,7 @@ class Delivery:
     entry_id: str
     payload: bytes | None
 
-    def event(self) -> RunEvent | OpEvent:
+    def event(self) -> BusEvent:
         """The validated event this entry carries.
 
         Raises:

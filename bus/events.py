@@ -5,6 +5,10 @@ the run (id, job, tags, parameters), the op (name, step key, attempt, config, a 
 summary of outputs), the error, and references to the hooks attached to that invocation.
 Hooks are named by reference only (see ``HookRef``); nothing here is ever imported or
 executed by a worker except through its own loaded code location.
+
+Three kinds share the streams, told apart by ``type``: ``run`` and ``op`` (a state
+change, published by the engine) and ``check`` (a time-based check saw something that did
+*not* happen, published by a worker; ``CheckEvent``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from __future__ import annotations
 import os
 import traceback as traceback_module
 from datetime import UTC, datetime
-from typing import Annotated, Final, Literal
+from enum import StrEnum
+from typing import Annotated, Final, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
 
@@ -221,16 +226,87 @@ class OpEvent(_EventBase):
         )
 
 
-Event = Annotated[RunEvent | OpEvent, Field(discriminator="type")]
-_EVENT_ADAPTER: TypeAdapter[RunEvent | OpEvent] = TypeAdapter(Event)
+class CheckKind(StrEnum):
+    """What a time-based check looks for (``sensors.checks``)."""
+
+    #: A run still in one state (running, or pending) after ``limit``.
+    RUN_STUCK = "run_stuck"
+    #: No successful run of the job within ``window``.
+    NOT_FRESH = "not_fresh"
+    #: ``failures`` or more failed runs of the job within ``window``.
+    FAILURE_COUNT = "failure_count"
 
 
-def encode_event(event: RunEvent | OpEvent) -> bytes:
+class CheckEvent(BaseModel):
+    """A time-based check fired: something did not happen in time.
+
+    Published by the worker that evaluates the checks (``bus.checks``), once per occurrence,
+    on the stream of the run (stuck runs) or the job; workers run the check's own function
+    for it in the ``hooks`` group, and notification rules may alert on it. It belongs to no
+    run's sequence, so it has no ``seq``.
+
+    Attributes:
+        event_id: derived from (check, subject, occurrence) (``bus.checks.check_event_id``),
+            so publishing the same occurrence again cannot make a second alert.
+        occurred_at: when the check fired (the evaluation's time).
+        check_name: the check's name in its code location (its function is found by this
+            name, never imported).
+        kind: what it looks for.
+        job_name: the job concerned.
+        message: one line saying what was seen, for logs and plain-text alerts.
+        within_s: the check's limit (stuck runs) or window (the others), in seconds.
+        run: the stuck run (``RUN_STUCK`` only).
+        run_state: the state the run is stuck in (``RUN_STUCK`` only).
+        state_since: when the run entered that state (``RUN_STUCK`` only).
+        count: how many failures were seen (``FAILURE_COUNT``; else 0).
+        failures: how many failures make the check fire (``FAILURE_COUNT``; else ``None``).
+    """
+
+    model_config = _WIRE
+
+    type: Literal["check"] = "check"
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: str = Field(default_factory=new_event_id)
+    occurred_at: datetime = Field(default_factory=utc_now)
+    check_name: str
+    kind: CheckKind
+    job_name: str
+    message: str
+    within_s: float = Field(ge=0)
+    run: RunInfo | None = None
+    run_state: RunState | None = None
+    state_since: datetime | None = None
+    count: int = Field(default=0, ge=0)
+    failures: int | None = Field(default=None, ge=1)
+
+    @property
+    def run_id(self) -> str | None:
+        """The stuck run's id, or ``None`` for a job-level check."""
+        return None if self.run is None else self.run.run_id
+
+    def __repr__(self) -> str:
+        run = f" run_id={self.run_id!r}" if self.run is not None else ""
+        return f"<CheckEvent check={self.check_name!r} kind={self.kind} job={self.job_name!r}{run}>"
+
+
+#: Any event on the bus.
+BusEvent: TypeAlias = RunEvent | OpEvent | CheckEvent
+#: The wire union, discriminated on ``type`` (for pydantic models that embed events).
+Event = Annotated[BusEvent, Field(discriminator="type")]
+_EVENT_ADAPTER: TypeAdapter[BusEvent] = TypeAdapter(Event)
+
+
+def event_state(event: BusEvent) -> str:
+    """What an event says happened, for log lines: the new state, or ``check:<kind>``."""
+    return f"check:{event.kind}" if isinstance(event, CheckEvent) else str(event.to_state)
+
+
+def encode_event(event: BusEvent) -> bytes:
     """Serialise an event to its JSON wire form."""
     return event.model_dump_json().encode()
 
 
-def decode_event(raw: bytes | str) -> RunEvent | OpEvent:
+def decode_event(raw: bytes | str) -> BusEvent:
     """Parse and validate one wire event.
 
     Raises:
@@ -249,7 +325,7 @@ def decode_event(raw: bytes | str) -> RunEvent | OpEvent:
 
 def _classify(exc: ValidationError) -> EventValidationError:
     first = exc.errors()[0]
-    # A discriminated union puts the tag ("run"/"op") first in the location; drop it.
+    # A discriminated union puts the tag ("run"/"op"/"check") first in the location; drop it.
     loc = first["loc"][1:] if len(first["loc"]) > 1 else first["loc"]
     where = ".".join(str(part) for part in loc) or "<root>"
     if first["type"] == "json_invalid":

@@ -187,9 +187,17 @@ class Keys:
         return f"{self.prefix}:notify:suppressed"
 
     def check_fired(self, check: str, subject: str) -> str:
-        """Set when time-based check ``check`` fires for ``subject`` (a run or a job), so it
-        fires once per occurrence. TTL: the check's window (it may fire again after)."""
-        return f"{self.prefix}:check:{check}:{subject}"
+        """Set when time-based check ``check`` fires for ``subject`` (a run id or a job
+        name), so it fires once per occurrence; the value is the event's id. TTL: the
+        check's window or limit (it may fire again after). Shares the tag of the stream the
+        check's event goes to (``stream_for_check``): one script sets it and publishes.
+        """
+        return f"{self._tag(self.shard_of(subject))}:check:{check}:{subject}"
+
+    def stream_for_check(self, subject: str) -> str:
+        """The stream a check's event goes to: the run's own (stuck runs), else the job's
+        (its name hashed like a run id)."""
+        return self.events_stream(self.shard_of(subject))
 
     def run_request(self, sensor: str, run_key: str) -> str:
         """Set when sensor ``sensor`` started a run for ``run_key``, so it starts once.

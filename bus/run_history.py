@@ -12,7 +12,7 @@ from typing import cast
 import redis
 
 from bus.errors import BusError, EventValidationError
-from bus.events import OpEvent, RunEvent, decode_event
+from bus.events import CheckEvent, OpEvent, RunEvent, decode_event
 from bus.keys import Keys
 from bus.publisher import EVENT_FIELD
 
@@ -74,6 +74,8 @@ def _scan(
 
 def _decode(raw: bytes) -> RunEvent | OpEvent | None:
     try:
-        return decode_event(raw)
+        event = decode_event(raw)
     except EventValidationError:
         return None
+    # A check event about the run is not one of its transitions (it has no ``seq``).
+    return None if isinstance(event, CheckEvent) else event

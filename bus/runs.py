@@ -28,6 +28,7 @@ never brought back to life by its engine's late writes, and the engine is told.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict
@@ -78,6 +79,8 @@ class RunRecord(BaseModel):
         run: the run, as its events carry it.
         seq: the ``seq`` of the run's last event written with this record.
         state: the run's state after that event.
+        state_since: when the run entered ``state`` (its last run event), so a run stuck
+            in ``pending`` or ``running`` can be told (``sensors.check_runner``).
         hooks: the job-level hook refs (its ``on_crashed`` hooks among them).
         running: the ops running now, by step key.
         pid: the job's process.
@@ -89,6 +92,7 @@ class RunRecord(BaseModel):
     run: RunInfo
     seq: int
     state: RunState
+    state_since: datetime | None = None
     hooks: tuple[HookRef, ...] = ()
     running: dict[str, RunningOp] = {}
     pid: int | None = None

@@ -18,6 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,8 @@ class Run:
         self._resources: dict[str, Any] = {}
         self.state = RunState.PENDING
         self._seq = 0
+        #: When the run entered ``state`` (written into its record for the stuck-run check).
+        self._state_since: datetime | None = None
         # One lock orders sequence numbers and publishes, so concurrent ops stay in order.
         self._lock = threading.RLock()
         self._step_counts: Counter[str] = Counter()
@@ -250,7 +253,9 @@ class Run:
             from_state = None if self._seq == 0 else self.state
             self.state = to_state
             self._seq += 1
+            self._state_since = utc_now()
             event = RunEvent(
+                occurred_at=self._state_since,
                 seq=self._seq,
                 run=self.info,
                 hooks=self.job.run_hook_refs,
@@ -305,6 +310,7 @@ class Run:
             run=self.info,
             seq=self._seq,
             state=self.state,
+            state_since=self._state_since,
             hooks=self.job.run_hook_refs,
             running=dict(self._running),
             pid=os.getpid(),

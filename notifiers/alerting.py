@@ -18,6 +18,11 @@ each (event, destination). What happens, in order:
    run's final state in the thread — not 50 messages. If that worker dies while waiting,
    the run's end (step 2) sends what was collected.
 5. A destination over its rate limit holds the message back (recorded as rate_limited).
+
+A check event (``Alerting.handle_check``) takes a shorter path: already sent, rule match,
+silences, then one message (``notifiers.check_format.check_message``) — in the run's
+thread when a stuck run has one — under the rate limit. No dedupe or grouping: a check
+fires once per occurrence by itself.
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ from typing import Final
 
 import redis.asyncio as aioredis
 
-from bus.events import OpEvent, RunEvent
+from bus.events import BusEvent, CheckEvent, OpEvent, RunEvent
 from bus.keys import Keys
 from bus.lease import Lease
 from bus.types import ResourceInitContext
+from notifiers.check_format import check_message
 from notifiers.destinations import Alert, AlertSink, Destination
 from notifiers.format import (
     STATE_EMOJI,
@@ -134,6 +140,40 @@ class Alerting:
             await asyncio.sleep(rule.group_window_s)
             async with self._one_at_a_time(rule, destination, group_id, owner=event.event_id):
                 await self._flush(rule, destination, group_id, run_id=event.run_id)
+
+    async def handle_check(
+        self, rule: NotificationRule, destination: Destination, event: CheckEvent
+    ) -> None:
+        """Alert ``destination`` about a time-based check's event under ``rule``.
+
+        Raises:
+            PermanentNotifierError: the destination refused for good (not retried).
+            TransientNotifierError: the destination is unavailable; retry later.
+        """
+        threads = self._threads(rule)
+        if await threads.already_sent(destination.name, event.event_id):
+            return
+        if not rule.matches(event):
+            return
+        silence = await self.silences.matching(event, rule=rule.name)
+        if silence is not None:
+            await self.noise.record_suppressed(
+                "silenced",
+                rule=rule.name,
+                destination=destination.name,
+                event=event,
+                detail=f"silence={silence.id}",
+            )
+            return
+        run_id = event.run_id
+        thread = None if run_id is None else await threads.get(destination.name, run_id)
+        message = check_message(event, webserver_base_url=self._settings.webserver_base_url)
+        sent, ts = await self._deliver(rule, destination, (event,), message, thread)
+        if sent and run_id is not None and thread is None:
+            # The stuck run's first alert: its end (or failures) will follow in this thread.
+            await threads.open(destination.name, run_id, ts=ts or "", message=message, failures=0)
+        if sent:
+            await threads.mark_sent(destination.name, event.event_id)
 
     async def _thread_at_end(
         self, rule: NotificationRule, destination: Destination, event: RunEvent
@@ -261,7 +301,7 @@ class Alerting:
         self,
         rule: NotificationRule,
         destination: Destination,
-        events: tuple[RunEvent | OpEvent, ...],
+        events: tuple[BusEvent, ...],
         message: SlackMessage,
         thread: AlertThread | None,
         *,
@@ -291,7 +331,7 @@ class Alerting:
             "alert sent rule=%s destination=%s run_id=%s events=%d thread_ts=%s",
             rule.name,
             destination.name,
-            events[0].run_id,
+            events[0].run_id or "-",
             len(events),
             thread_ts or "-",
         )

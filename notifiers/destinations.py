@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from bus.envvar import EnvVar
-from bus.events import OpEvent, RunEvent
+from bus.events import BusEvent
 from bus.types import ResourceInitContext
 from notifiers.console import ConsoleNotifier
 from notifiers.errors import NotifierConfigError
@@ -36,7 +36,7 @@ class Alert:
     """One message a rule sends: for which events, and how it reads."""
 
     rule: str
-    events: tuple[RunEvent | OpEvent, ...]
+    events: tuple[BusEvent, ...]
     message: SlackMessage
 
 

@@ -24,7 +24,15 @@ from typing import Final, Literal
 
 import redis.asyncio as aioredis
 
-from bus.events import OpEvent, RunEvent, decode_event, encode_event
+from bus.events import (
+    BusEvent,
+    CheckEvent,
+    OpEvent,
+    RunEvent,
+    decode_event,
+    encode_event,
+    event_state,
+)
 from bus.keys import Keys
 
 logger = logging.getLogger(__name__)
@@ -128,7 +136,8 @@ class NoiseControl:
         """Take the burst's collected events (in run order); they are gone from Redis after."""
         pending = self._group_keys(rule, destination, group_id)[1]
         raw: list[bytes] = await self._client.eval(_DRAIN_GROUP, 1, pending)
-        events = [decode_event(item) for item in raw]
+        # Only run and op events join bursts (check events are never grouped).
+        events = [event for event in map(decode_event, raw) if not isinstance(event, CheckEvent)]
         return sorted(events, key=lambda event: (event.run_id, event.seq))
 
     async def group_open_ms(self, rule: str, destination: str, group_id: str) -> int:
@@ -159,7 +168,7 @@ class NoiseControl:
         *,
         rule: str,
         destination: str,
-        event: RunEvent | OpEvent,
+        event: BusEvent,
         detail: str = "",
     ) -> None:
         """Note that an alert was held back, and why (``hookbus`` operators can read it)."""
@@ -168,10 +177,10 @@ class NoiseControl:
             "rule": rule,
             "destination": destination,
             "event_id": event.event_id,
-            "run_id": event.run_id,
+            "run_id": event.run_id or "",
             "job": event.job_name,
             "op": event.op.step_key if isinstance(event, OpEvent) else "",
-            "state": str(event.to_state),
+            "state": event_state(event),
             "detail": detail,
         }
         await self._client.xadd(

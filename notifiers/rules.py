@@ -14,6 +14,12 @@ Several rules may match one event; each sends on its own. Per destination a rule
 deduplicates (same job, op and error signature within ``dedupe_window_s``), groups a
 burst of one run's (or job's) failures (``group_window_s``), and respects the
 destination's rate limit; silences (``hookbus silences add``) apply to every rule.
+
+A rule also alerts on the time-based checks of the jobs it watches (a run stuck, a job not
+fresh, repeated failures: ``bus.events.CheckEvent``), by default every kind; ``checks=``
+narrows that (``checks={CheckKind.RUN_STUCK}``) or turns it off (``checks=False``). A
+rule with ``tags`` alerts on a check only when it has a run whose tags match (a stuck
+run): freshness and failure counts are about a job, which has no run tags.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bus.events import OpEvent, RunEvent
+from bus.events import BusEvent, CheckEvent, CheckKind, OpEvent, RunEvent
 from bus.states import OpState, RunState
 from notifiers.destinations import Destination
 from notifiers.errors import NotifierConfigError
@@ -33,6 +39,8 @@ _RULE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 DEFAULT_RUN_STATES = frozenset({RunState.FAILED, RunState.CRASHED})
 #: The op states that alert by default (a retrying op is not a failure yet).
 DEFAULT_OP_STATES = frozenset({OpState.FAILED, OpState.CRASHED})
+#: The check kinds that alert by default: all of them (a check exists to be heard).
+ALL_CHECKS = frozenset(CheckKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,10 @@ class NotificationRule:
             first are sent as one grouped message; 0 sends each. Default 2 s.
         group_by: group bursts per ``"run"`` (default) or per ``"job"``.
         thread_ttl_s: how long a run's thread is remembered for follow-ups. Default 7 days.
+        checks: the kinds of time-based check events of the watched jobs that alert:
+            ``True`` (default) every kind, ``False`` none, or a set of ``CheckKind``.
+            Check alerts are not deduplicated or grouped (a check fires once per
+            occurrence already); silences and rate limits apply.
     """
 
     name: str
@@ -64,6 +76,7 @@ class NotificationRule:
     group_window_s: float = 2.0
     group_by: Literal["run", "job"] = "run"
     thread_ttl_s: int = 7 * 24 * 3600
+    checks: frozenset[CheckKind] = ALL_CHECKS
 
     def __init__(
         self,
@@ -78,6 +91,7 @@ class NotificationRule:
         group_window_s: float = 2.0,
         group_by: Literal["run", "job"] = "run",
         thread_ttl_s: int = 7 * 24 * 3600,
+        checks: bool | Iterable[CheckKind] = True,
     ) -> None:
         values = {
             "name": name,
@@ -90,6 +104,7 @@ class NotificationRule:
             "group_window_s": group_window_s,
             "group_by": group_by,
             "thread_ttl_s": thread_ttl_s,
+            "checks": _check_kinds(checks),
         }
         for key, value in values.items():
             object.__setattr__(self, key, value)
@@ -124,8 +139,10 @@ class NotificationRule:
         names = [destination.name for destination in self.destinations]
         return f"<NotificationRule name={self.name!r} jobs={jobs} destinations={names}>"
 
-    def matches(self, event: RunEvent | OpEvent) -> bool:
+    def matches(self, event: BusEvent) -> bool:
         """Whether ``event`` is one this rule alerts about."""
+        if isinstance(event, CheckEvent):
+            return self._matches_check(event)
         states: frozenset[RunState] | frozenset[OpState] = (
             self.op_states if isinstance(event, OpEvent) else self.run_states
         )
@@ -135,7 +152,15 @@ class NotificationRule:
             and all(event.run.tags.get(key) == value for key, value in self.tags.items())
         )
 
-    def follows(self, event: RunEvent | OpEvent) -> bool:
+    def _matches_check(self, event: CheckEvent) -> bool:
+        tags = event.run.tags if event.run is not None else {}
+        return (
+            event.kind in self.checks
+            and (not self.jobs or event.job_name in self.jobs)
+            and all(tags.get(key) == value for key, value in self.tags.items())
+        )
+
+    def follows(self, event: BusEvent) -> bool:
         """Whether the rule must see ``event``: it matches, or it ends a run (which may
         close a thread the rule opened)."""
         if isinstance(event, RunEvent) and event.to_state.is_terminal:
@@ -145,6 +170,18 @@ class NotificationRule:
     def group_id(self, event: RunEvent | OpEvent) -> str:
         """The burst ``event`` belongs to: its run, or its job."""
         return event.run_id if self.group_by == "run" else event.job_name
+
+
+def _check_kinds(checks: bool | Iterable[CheckKind]) -> frozenset[CheckKind]:
+    if isinstance(checks, bool):
+        return ALL_CHECKS if checks else frozenset()
+    try:
+        return frozenset(CheckKind(kind) for kind in checks)
+    except ValueError as exc:
+        raise NotifierConfigError(
+            f"notification rule checks= names an unknown kind of check: {exc}. Use True, "
+            f"False or some of {sorted(ALL_CHECKS)}."
+        ) from None
 
 
 def _job_name(job: object) -> str:

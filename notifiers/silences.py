@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field
 
 from bus.connection import connect_async
-from bus.events import OpEvent, RunEvent
+from bus.events import BusEvent, OpEvent
 from bus.keys import Keys
 from bus.settings import BusSettings
 from notifiers.errors import NotifierConfigError, SilenceNotFoundError
@@ -80,14 +80,18 @@ class Silence(BaseModel):
         """Whether the silence applies at ``now``."""
         return self.starts_at <= now < self.ends_at
 
-    def matches(self, event: RunEvent | OpEvent, *, rule: str) -> bool:
-        """Whether every matcher this silence has matches ``event`` under ``rule``."""
+    def matches(self, event: BusEvent, *, rule: str) -> bool:
+        """Whether every matcher this silence has matches ``event`` under ``rule``.
+
+        A check event has no op; its tags are its run's (a stuck run), else none.
+        """
         op = event.op if isinstance(event, OpEvent) else None
+        tags = event.run.tags if event.run is not None else {}
         checks = [
             self.job is None or self.job == event.job_name,
             self.op is None or (op is not None and self.op in (op.name, op.step_key)),
             self.rule is None or self.rule == rule,
-            all(event.run.tags.get(key) == value for key, value in self.tags.items()),
+            all(tags.get(key) == value for key, value in self.tags.items()),
         ]
         return all(checks)
 
@@ -179,7 +183,7 @@ class SilenceStore:
             )
         logger.info("silence removed id=%s", silence_id)
 
-    async def matching(self, event: RunEvent | OpEvent, *, rule: str) -> Silence | None:
+    async def matching(self, event: BusEvent, *, rule: str) -> Silence | None:
         """The first active silence that matches ``event`` under ``rule``; count the hit."""
         now = datetime.now(UTC)
         for silence, _hits in await self.list(now=now):

@@ -34,7 +34,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from bus.events import Event, OpEvent, RunEvent
+from bus.events import BusEvent, CheckEvent, Event
 from notifiers.errors import (
     NotifierConfigError,
     PermanentNotifierError,
@@ -69,8 +69,8 @@ class WebhookBody(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    #: ``hookbus.<run|op>.<state>`` (e.g. ``hookbus.run.failed``), or ``hookbus.group`` for
-    #: a grouped burst.
+    #: ``hookbus.<run|op>.<state>`` (e.g. ``hookbus.run.failed``), ``hookbus.check.<kind>``
+    #: (e.g. ``hookbus.check.run_stuck``), or ``hookbus.group`` for a grouped burst.
     type: str
     schema_version: Literal[1] = WEBHOOK_SCHEMA_VERSION
     timestamp: datetime
@@ -78,11 +78,12 @@ class WebhookBody(BaseModel):
 
     @classmethod
     def for_events(
-        cls, events: tuple[RunEvent | OpEvent, ...], *, text: str, rule: str | None = None
+        cls, events: tuple[BusEvent, ...], *, text: str, rule: str | None = None
     ) -> WebhookBody:
         """The body for one event, or for a grouped burst of several."""
         first = events[0]
-        kind = f"hookbus.{first.type}.{first.to_state}" if len(events) == 1 else "hookbus.group"
+        what = first.kind if isinstance(first, CheckEvent) else first.to_state
+        kind = f"hookbus.{first.type}.{what}" if len(events) == 1 else "hookbus.group"
         return cls(
             type=kind,
             timestamp=first.occurred_at,

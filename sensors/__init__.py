@@ -5,10 +5,11 @@ a code location module; ``hookbus worker MODULE`` (``sensors.runner.run_worker``
 (``CodeLocation.load``) and runs them for every matching event.
 """
 
+from bus.events import CheckKind
 from sensors.checks import (
     CheckContext,
     CheckDefinition,
-    CheckKind,
+    check_context_from_event,
     failure_count_check,
     job_freshness_check,
     run_stuck_check,
@@ -64,6 +65,7 @@ __all__ = [
     "WorkerSettings",
     "build_hook_context",
     "build_run_status_sensor_context",
+    "check_context_from_event",
     "failure_count_check",
     "failure_hook",
     "job_freshness_check",

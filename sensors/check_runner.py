@@ -1,16 +1,17 @@
-"""Evaluating time-based checks (``sensors.checks``) and calling them when they fire.
+"""Evaluating time-based checks (``sensors.checks``) and publishing what fires.
 
 Runs as the ``time-checks`` periodic job (one worker at a time). Stuck runs come from the
 crash contract's run records (``bus.runs``); freshness and failure counts from the run
-events still in the streams within the window. A check fires once per occurrence (a
-``Keys.check_fired`` key); its function goes through the user-code boundary, is retried
-with backoff, and is dead-lettered when it keeps failing. A worker that dies while calling
-it does not call it again (at most once, unlike hooks).
+events still in the streams within the window. A check that fires publishes one
+``CheckEvent`` per occurrence (``bus.checks.FIRE_SCRIPT``: the occurrence's marker and
+the event in one atomic script). The check's function is not called here: workers run it
+for the event like a hook (``sensors.handlers.check_handlers``), so it gets the ledger,
+retries, dead letters, the time limit and resources, and a worker dying mid-call is
+covered by the reclaim.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -19,18 +20,14 @@ from typing import cast
 
 import redis.asyncio as aioredis
 
-from bus.backoff import Backoff
-from bus.deadletter import DeadLetters
+from bus.checks import FIRE_SCRIPT, check_event_id, fire_args
 from bus.errors import EventValidationError
-from bus.events import RunEvent, decode_event
+from bus.events import CheckEvent, CheckKind, RunEvent, decode_event
 from bus.keys import Keys
 from bus.publisher import EVENT_FIELD
 from bus.runs import RunRecord
 from bus.states import RunState
-from sensors.boundary import call_user_code
-from sensors.checks import CheckContext, CheckDefinition, CheckKind
-from sensors.errors import HookExecutionError
-from sensors.hook_threads import HookThreads
+from sensors.checks import CheckDefinition
 
 logger = logging.getLogger(__name__)
 
@@ -40,70 +37,57 @@ _FAILED = {RunState.FAILED, RunState.CRASHED}
 
 
 class CheckRunner:
-    """Evaluates checks and calls those that fire.
+    """Evaluates checks and publishes an event for each that fires.
 
     Args:
         client: an asyncio Redis client.
         keys: key names.
         checks: the code location's checks.
-        retry: when to call a failing check function again.
-        timeout_s: time limit of one call, in seconds.
-        threads: the thread pool for sync check functions (not the hooks': a hung hook
-            must not delay checks, nor a hung check hooks).
     """
 
     def __init__(
-        self,
-        client: aioredis.Redis,
-        *,
-        keys: Keys,
-        checks: list[CheckDefinition],
-        retry: Backoff,
-        timeout_s: float,
-        threads: HookThreads,
+        self, client: aioredis.Redis, *, keys: Keys, checks: list[CheckDefinition]
     ) -> None:
         self._client = client
         self._keys = keys
         self.checks = checks
-        self._retry = retry
-        self._timeout_s = timeout_s
-        self._threads = threads
-        self._dead_letters = DeadLetters(client, keys=keys)
 
     def __repr__(self) -> str:
         return f"<CheckRunner checks={[check.name for check in self.checks]}>"
 
-    async def run_once(self, *, now: datetime | None = None) -> list[CheckContext]:
-        """Evaluate every check; call those that fire; return what fired."""
+    async def run_once(self, *, now: datetime | None = None) -> list[CheckEvent]:
+        """Evaluate every check; publish an event for each new occurrence; return those."""
         moment = now or datetime.now(UTC)
-        fired: list[CheckContext] = []
+        fired: list[CheckEvent] = []
         for check in self.checks:
-            for context in await self._evaluate(check, moment):
-                subject = context.run_id or context.job_name
-                key = self._keys.check_fired(check.name, subject)
-                ttl_s = max(1, int(check.within.total_seconds()))
-                if await self._client.set(key, moment.isoformat(), nx=True, ex=ttl_s):
-                    logger.warning("check fired check=%s %s", check.name, context.message)
-                    await self._call(check, context, subject)
-                    fired.append(context)
+            for event in await self._evaluate(check, moment):
+                keys, args = fire_args(self._keys, event)
+                if await self._client.eval(FIRE_SCRIPT, len(keys), *keys, *args):
+                    logger.warning(
+                        "check fired check=%s event_id=%s %s",
+                        check.name,
+                        event.event_id,
+                        event.message,
+                    )
+                    fired.append(event)
         return fired
 
-    async def _evaluate(self, check: CheckDefinition, now: datetime) -> list[CheckContext]:
+    async def _evaluate(self, check: CheckDefinition, now: datetime) -> list[CheckEvent]:
         if check.kind is CheckKind.RUN_STUCK:
             return await self._stuck_runs(check, now)
         since = now - check.within
         outcomes = [event.to_state async for event in self._run_events(check.job_name, since)]
         if check.kind is CheckKind.NOT_FRESH and RunState.COMPLETED not in outcomes:
             message = f"job {check.job_name} has not completed successfully since {since:%F %T} UTC"
-            return [_context(check, now, message)]
+            return [_event(check, now, message)]
         failures = sum(1 for state in outcomes if state in _FAILED)
         if check.kind is CheckKind.FAILURE_COUNT and failures >= check.failures:
             message = f"job {check.job_name} failed {failures} times since {since:%F %T} UTC"
-            return [_context(check, now, message, count=failures)]
+            return [_event(check, now, message, count=failures, failures=check.failures)]
         return []
 
-    async def _stuck_runs(self, check: CheckDefinition, now: datetime) -> list[CheckContext]:
-        stuck: list[CheckContext] = []
+    async def _stuck_runs(self, check: CheckDefinition, now: datetime) -> list[CheckEvent]:
+        stuck: list[CheckEvent] = []
         for alive in self._keys.all_runs_alive():
             for raw_id in await self._client.zrange(alive, 0, -1):
                 run_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
@@ -113,13 +97,13 @@ class CheckRunner:
                 record = RunRecord.from_hash(fields) if fields else None
                 if record is None or record.run.job_name != check.job_name:
                     continue
-                started = record.run.started_at
-                if record.state is RunState.RUNNING and started and now - started > check.within:
+                since = _state_since(record)
+                if record.state in check.states and since and now - since > check.within:
                     message = (
-                        f"run {run_id} of job {check.job_name} has been running for "
-                        f"{_minutes(now - started)} min (limit {_minutes(check.within)} min)"
+                        f"run {run_id} of job {check.job_name} has been {record.state} for "
+                        f"{_minutes(now - since)} min (limit {_minutes(check.within)} min)"
                     )
-                    stuck.append(_context(check, now, message, run_id=run_id))
+                    stuck.append(_event(check, now, message, record=record, since=since))
         return stuck
 
     async def _run_events(self, job_name: str, since: datetime) -> AsyncIterator[RunEvent]:
@@ -139,47 +123,13 @@ class CheckRunner:
                     break
                 start = "(" + entries[-1][0].decode()
 
-    async def _call(self, check: CheckDefinition, context: CheckContext, subject: str) -> None:
-        attempt = 1
-        while True:
-            try:
-                await call_user_code(
-                    check.fn,
-                    context,
-                    handler=f"check:{check.name}",
-                    event_id=subject,
-                    attempt=attempt,
-                    timeout_s=self._timeout_s,
-                    threads=self._threads,
-                )
-                return
-            except HookExecutionError as exc:
-                delay_s = self._retry.delay_s(attempt)
-                if delay_s is None:
-                    await self._give_up(check, context, exc, attempt)
-                    return
-                logger.warning(
-                    "check failed check=%s attempt=%d; retrying in %.2fs: %s",
-                    check.name,
-                    attempt,
-                    delay_s,
-                    exc,
-                )
-            await _sleep(delay_s)
-            attempt += 1
 
-    async def _give_up(
-        self, check: CheckDefinition, context: CheckContext, exc: Exception, attempts: int
-    ) -> None:
-        await self._dead_letters.add(
-            stream=self._keys.events_stream(0),
-            entry_id="",
-            payload=json.dumps({"check": check.name, "message": context.message}).encode(),
-            reason="check_failed",
-            error=str(exc),
-            handler=f"check:{check.name}",
-            attempts=attempts,
-        )
+def _state_since(record: RunRecord) -> datetime | None:
+    # A record written without ``state_since`` (by hand, in tests) only says when the
+    # attempt started, which is when a running run entered its state.
+    if record.state_since is not None:
+        return record.state_since
+    return record.run.started_at if record.state is RunState.RUNNING else None
 
 
 def _run_event(raw: bytes | None, needle: bytes) -> RunEvent | None:
@@ -193,29 +143,33 @@ def _run_event(raw: bytes | None, needle: bytes) -> RunEvent | None:
     return event if isinstance(event, RunEvent) else None
 
 
-def _context(
+def _event(
     check: CheckDefinition,
     now: datetime,
     message: str,
     *,
-    run_id: str | None = None,
+    record: RunRecord | None = None,
+    since: datetime | None = None,
     count: int = 0,
-) -> CheckContext:
-    return CheckContext(
+    failures: int | None = None,
+) -> CheckEvent:
+    within_s = check.within.total_seconds()
+    subject = record.run.run_id if record is not None else check.job_name
+    return CheckEvent(
+        event_id=check_event_id(check.name, subject, now, within_s),
+        occurred_at=now,
         check_name=check.name,
         kind=check.kind,
         job_name=check.job_name,
         message=message,
-        fired_at=now,
-        run_id=run_id,
+        within_s=within_s,
+        run=None if record is None else record.run,
+        run_state=None if record is None else record.state,
+        state_since=since,
         count=count,
-        log=logging.getLogger(f"hookbus.checks.{check.name}"),
+        failures=failures,
     )
 
 
 def _minutes(delta: timedelta) -> int:
     return int(delta.total_seconds() // 60)
-
-
-async def _sleep(seconds: float) -> None:
-    await asyncio.sleep(seconds)

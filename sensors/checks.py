@@ -1,36 +1,29 @@
 """Time-based checks, as Prefect's proactive triggers: alerts on what did *not* happen.
 
-- ``@run_stuck_check``: a run of a job has been running longer than a limit.
+- ``@run_stuck_check``: a run of a job has been running (or pending) longer than a limit.
 - ``@job_freshness_check``: a job has not completed successfully within a window.
 - ``@failure_count_check``: a job failed N times or more within a window.
 
-Workers evaluate them periodically (``sensors.check_runner``, one worker at a time under a
-lease) and call the decorated function with a ``CheckContext`` once per occurrence; the
-function notifies as a hook would (Slack resource, webhook...).
+One worker at a time evaluates them periodically (``sensors.check_runner``) and publishes
+a ``bus.events.CheckEvent`` per occurrence. Workers then handle it like any other event:
+the check's function runs as a handler in the ``hooks`` group (ledger, retries, dead
+letters, time limit, resources) with a ``CheckContext``, and notification rules that
+watch the job alert on it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
+from types import SimpleNamespace
 from typing import Any
 
 from bus.errors import ConfigError
+from bus.events import CheckEvent, CheckKind, RunInfo
 from bus.refs import callable_ref
-
-
-class CheckKind(StrEnum):
-    """What a time-based check looks for."""
-
-    #: A run still running after ``limit``.
-    RUN_STUCK = "run_stuck"
-    #: No successful run of the job within ``window``.
-    NOT_FRESH = "not_fresh"
-    #: ``failures`` or more failed runs of the job within ``window``.
-    FAILURE_COUNT = "failure_count"
+from bus.states import RunState
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +39,13 @@ class CheckContext:
         run_id: the run concerned (stuck runs), else ``None``.
         count: how many failures were seen (failure counts), else 0.
         log: a logger for the check.
+        within: the check's limit (stuck runs) or window (the others).
+        run: the stuck run (its name, tags, parameters), else ``None``.
+        run_state: the state the run is stuck in, else ``None``.
+        state_since: when the run entered that state, else ``None``.
+        resources: the resources named in ``required_resource_keys``.
+        event_id: the check event's id (stable per occurrence: an idempotency key for
+            whatever the function sends).
     """
 
     check_name: str
@@ -56,20 +56,62 @@ class CheckContext:
     run_id: str | None = None
     count: int = 0
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("hookbus.checks"))
+    within: timedelta = timedelta(0)
+    run: RunInfo | None = None
+    run_state: RunState | None = None
+    state_since: datetime | None = None
+    resources: Any = field(default_factory=SimpleNamespace)
+    event_id: str = ""
+
+
+def check_context_from_event(
+    event: CheckEvent, *, resources: Mapping[str, Any] | None = None
+) -> CheckContext:
+    """The context a check's function gets for ``event`` (in a worker, or in a test)."""
+    return CheckContext(
+        check_name=event.check_name,
+        kind=event.kind,
+        job_name=event.job_name,
+        message=event.message,
+        fired_at=event.occurred_at,
+        run_id=event.run_id,
+        count=event.count,
+        log=logging.getLogger(f"hookbus.checks.{event.check_name}"),
+        within=timedelta(seconds=event.within_s),
+        run=event.run,
+        run_state=event.run_state,
+        state_since=event.state_since,
+        resources=SimpleNamespace(**(resources or {})),
+        event_id=event.event_id,
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class CheckDefinition:
-    """A time-based check: what to look for, and the function to call when it is seen."""
+    """A time-based check: what to look for, and the function to call when it is seen.
+
+    Attributes:
+        name: unique in the code location; check events name the check by it.
+        fn: the decorated function, ``fn(context)``; sync or async.
+        kind: what it looks for.
+        job_name: the job watched.
+        within: how long a run may stay in ``states`` (stuck runs), or the window looked
+            at (the others).
+        failures: failures that make the check fire (failure counts).
+        states: the run states a stuck run is caught in (stuck runs).
+        required_resource_keys: resources the worker builds for the function: from the
+            job's ``resource_defs`` when the code location defines the job, else from
+            ``Definitions(resources=...)``.
+    """
 
     name: str
     fn: Callable[..., Any]
     kind: CheckKind
     job_name: str
-    #: How long a run may run (stuck runs) or the window looked at (the others).
     within: timedelta
-    #: Failures that make the check fire (failure counts).
     failures: int = 1
+    states: frozenset[RunState] = frozenset({RunState.RUNNING})
+    required_resource_keys: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         callable_ref(self.fn)
@@ -85,6 +127,10 @@ class CheckDefinition:
 
 
 CheckDecorator = Callable[[Callable[..., Any]], CheckDefinition]
+#: The states a run can be stuck in: it has started nothing yet, or is still going.
+STUCK_STATES = frozenset(
+    {RunState.PENDING, RunState.RUNNING, RunState.RETRYING, RunState.CANCELLING}
+)
 
 
 def _job_name(job: object) -> str:
@@ -92,7 +138,12 @@ def _job_name(job: object) -> str:
 
 
 def _check(
-    kind: CheckKind, job: object, within: timedelta, name: str | None, failures: int = 1
+    kind: CheckKind,
+    job: object,
+    within: timedelta,
+    name: str | None,
+    required_resource_keys: Iterable[str],
+    **options: Any,
 ) -> CheckDecorator:
     def decorate(func: Callable[..., Any]) -> CheckDefinition:
         return CheckDefinition(
@@ -101,28 +152,61 @@ def _check(
             kind=kind,
             job_name=_job_name(job),
             within=within,
-            failures=failures,
+            required_resource_keys=frozenset(required_resource_keys),
+            **options,
         )
 
     return decorate
 
 
 def run_stuck_check(
-    *, job: object, longer_than: timedelta, name: str | None = None
+    *,
+    job: object,
+    longer_than: timedelta,
+    state: RunState | Iterable[RunState] = RunState.RUNNING,
+    name: str | None = None,
+    required_resource_keys: Iterable[str] = (),
 ) -> CheckDecorator:
-    """Fire when a run of ``job`` (a definition or a name) runs longer than ``longer_than``."""
-    return _check(CheckKind.RUN_STUCK, job, longer_than, name)
+    """Fire when a run of ``job`` (a definition or a name) stays in ``state`` longer than
+    ``longer_than``.
+
+    Args:
+        state: the state(s) to watch: ``RUNNING`` (default), ``PENDING`` (a run that never
+            started), ``RETRYING`` or ``CANCELLING``, or several.
+
+    Raises:
+        ConfigError: ``state`` is empty or includes a terminal state.
+    """
+    states = frozenset([state] if isinstance(state, RunState) else state)
+    if not states or not states <= STUCK_STATES:
+        raise ConfigError(
+            f"run_stuck_check {name or '<unnamed>'!r} watches states a run cannot be stuck "
+            f"in: got {sorted(states)}. Use one or more of {sorted(STUCK_STATES)}, e.g. "
+            "state=RunState.PENDING."
+        )
+    return _check(
+        CheckKind.RUN_STUCK, job, longer_than, name, required_resource_keys, states=states
+    )
 
 
 def job_freshness_check(
-    *, job: object, within: timedelta, name: str | None = None
+    *,
+    job: object,
+    within: timedelta,
+    name: str | None = None,
+    required_resource_keys: Iterable[str] = (),
 ) -> CheckDecorator:
     """Fire when ``job`` has not completed successfully within the last ``within``."""
-    return _check(CheckKind.NOT_FRESH, job, within, name)
+    return _check(CheckKind.NOT_FRESH, job, within, name, required_resource_keys)
 
 
 def failure_count_check(
-    *, job: object, failures: int, within: timedelta, name: str | None = None
+    *,
+    job: object,
+    failures: int,
+    within: timedelta,
+    name: str | None = None,
+    required_resource_keys: Iterable[str] = (),
 ) -> CheckDecorator:
     """Fire when ``job`` failed (or crashed) ``failures`` times or more within ``within``.
 
@@ -134,4 +218,6 @@ def failure_count_check(
             f"failure_count_check {name or '<unnamed>'!r} needs failures >= 1: got {failures!r}. "
             "Pass the number of failures that should fire it, e.g. failures=3."
         )
-    return _check(CheckKind.FAILURE_COUNT, job, within, name, failures)
+    return _check(
+        CheckKind.FAILURE_COUNT, job, within, name, required_resource_keys, failures=failures
+    )

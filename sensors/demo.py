@@ -27,7 +27,7 @@ import redis
 from rich.console import Console
 
 from bus.connection import connect, redacted_url
-from bus.events import OpEvent, RunEvent, decode_event
+from bus.events import CheckEvent, OpEvent, RunEvent, decode_event
 from bus.ledger import LedgerRecord
 from bus.publisher import EVENT_FIELD
 from bus.redis_server import RedisServer
@@ -206,7 +206,9 @@ def _run_events(
         settings.keys.stream_for_run(run_id)
     )
     events = [decode_event(fields[EVENT_FIELD]) for _, fields in entries]
-    return [event for event in events if event.run_id == run_id]
+    return [
+        event for event in events if not isinstance(event, CheckEvent) and event.run_id == run_id
+    ]
 
 
 def _wait_for_handler(

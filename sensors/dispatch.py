@@ -28,7 +28,7 @@ import redis
 
 from bus.backoff import Backoff
 from bus.deadletter import DeadLetters
-from bus.events import OpEvent, RunEvent, encode_event, utc_now
+from bus.events import BusEvent, encode_event, event_state, utc_now
 from bus.ledger import Ledger
 from sensors.boundary import UserCall, call_user_code, call_user_code_many
 from sensors.errors import CodeLocationError, HookExecutionError
@@ -55,7 +55,7 @@ BATCH_PATIENCE_S = 0.05
 class Work:
     """One stream entry's event and the handlers it triggers in one group."""
 
-    event: RunEvent | OpEvent
+    event: BusEvent
     handlers: list[Handler]
     stream: str
     entry_id: str
@@ -120,7 +120,7 @@ class Dispatcher:
         )
 
     async def run_handlers(
-        self, event: RunEvent | OpEvent, handlers: list[Handler], *, stream: str, entry_id: str
+        self, event: BusEvent, handlers: list[Handler], *, stream: str, entry_id: str
     ) -> None:
         """Run every handler for ``event`` that has not succeeded on it yet; return when each
         succeeded or was dead-lettered."""
@@ -191,7 +191,7 @@ class Dispatcher:
 
     async def run_handler(
         self,
-        event: RunEvent | OpEvent,
+        event: BusEvent,
         handler: Handler,
         *,
         stream: str,
@@ -285,14 +285,14 @@ class Dispatcher:
                     handler.name,
                     work.event.event_id,
                     work.event.run_id,
-                    work.event.to_state,
+                    event_state(work.event),
                     (started_at - work.event.occurred_at).total_seconds() * 1000,
                     duration_s * 1000,
                 )
 
     async def _give_up(
         self,
-        event: RunEvent | OpEvent,
+        event: BusEvent,
         handler: Handler,
         exc: Exception,
         attempts: int,
@@ -313,7 +313,7 @@ class Dispatcher:
             attempts=attempts,
         )
 
-    async def _call(self, event: RunEvent | OpEvent, handler: Handler, *, attempt: int) -> None:
+    async def _call(self, event: BusEvent, handler: Handler, *, attempt: int) -> None:
         started_at = utc_now()
         kind = handler_kind(handler.name)
         latency_s = (started_at - event.occurred_at).total_seconds()
@@ -325,7 +325,7 @@ class Dispatcher:
             handler.name,
             event.event_id,
             event.run_id,
-            event.to_state,
+            event_state(event),
             attempt,
         )
         resources = await self._resources.build(handler, event_id=event.event_id, attempt=attempt)
@@ -357,7 +357,7 @@ class Dispatcher:
             handler.name,
             event.event_id,
             event.run_id,
-            event.to_state,
+            event_state(event),
             attempt,
             latency_s * 1000,
             duration_s * 1000,

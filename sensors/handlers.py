@@ -1,7 +1,8 @@
 """Which handlers an event triggers, and how each is called.
 
-A handler is one hook or one sensor for one event. Its ``name`` is stable across workers
-and redeliveries (``hook:<ref>`` / ``sensor:<name>``), so the idempotency record and the
+A handler is one hook, sensor, rule destination or check function for one event. Its
+``name`` is stable across workers and redeliveries (``hook:<ref>`` / ``sensor:<name>`` /
+``rule:<rule>:<destination>`` / ``check:<name>``), so the idempotency record and the
 dead-letter entry can name it.
 """
 
@@ -11,7 +12,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from bus.events import HookRef, OpEvent, RunEvent
+from bus.events import BusEvent, CheckEvent, HookRef, OpEvent, RunEvent
+from sensors.checks import check_context_from_event
 from sensors.context import hook_context_from_event
 from sensors.errors import HookNotFoundError
 from sensors.hooks import HookDefinition
@@ -63,9 +65,14 @@ class MissingHook:
 
 
 def hook_handlers(
-    event: RunEvent | OpEvent, location: CodeLocation
+    event: BusEvent, location: CodeLocation
 ) -> tuple[list[Handler], list[MissingHook]]:
-    """The hooks ``event`` triggers, resolved in ``location``; and those it lacks."""
+    """The hooks ``event`` triggers, resolved in ``location``; and those it lacks.
+
+    A check event's one "hook" is the check's own function (``check_handlers``).
+    """
+    if isinstance(event, CheckEvent):
+        return check_handlers(event, location)
     handlers: list[Handler] = []
     missing: list[MissingHook] = []
     for ref in event.hooks_triggered():
@@ -103,6 +110,35 @@ def _hook_handler(
         kwargs=ref.hook_kwargs,
         job_name=event.job_name,
     )
+
+
+def check_handlers(
+    event: CheckEvent, location: CodeLocation
+) -> tuple[list[Handler], list[MissingHook]]:
+    """The check function ``event`` names, as a handler; or why the code location lacks it.
+
+    Its resources come from the job's ``resource_defs`` when the code location defines the
+    job, else from ``Definitions(resources=...)`` (a check may watch a job defined
+    elsewhere).
+    """
+    name = f"check:{event.check_name}"
+    check = location.checks.get(event.check_name)
+    if check is None:
+        error = HookNotFoundError(
+            f"check {event.check_name!r} is not defined in code location "
+            f"{location.module_name!r}. Start the worker with the code location that defines "
+            "the check, or deploy the new code."
+        )
+        return [], [MissingHook(name=name, error=error)]
+    job_name = event.job_name if location.job(event.job_name) is not None else None
+    handler = Handler(
+        name=name,
+        fn=check.fn,
+        build_args=lambda resources: (check_context_from_event(event, resources=resources),),
+        resource_keys=check.required_resource_keys,
+        job_name=job_name,
+    )
+    return [handler], []
 
 
 def _definition_for(event: RunEvent | OpEvent, location: CodeLocation) -> object:

@@ -42,10 +42,8 @@ from sensors.metrics import HOOK_THREADS_ABANDONED
 
 logger = logging.getLogger(__name__)
 
-#: The name prefix of the threads that run sync hooks (check threads share it).
+#: The name prefix of the threads that run sync hooks (and check functions, sensors, rules).
 HOOK_THREAD = "hookbus-hook"
-#: The name prefix of the threads that run sync checks (a pool of their own).
-CHECK_THREAD = f"{HOOK_THREAD}-check"
 #: How long a batch's first drainer runs alone before more join in, if calls still wait.
 RAMP_TICK_S = 0.005
 #: The longest the loop goes without looking at running calls (their time limits, and

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 
 from bus.consumer import Consumer, Delivery
 from bus.deadletter import DeadLetters
-from bus.events import OpEvent, RunEvent
+from bus.events import BusEvent, RunEvent
 from bus.keys import HOOKS_GROUP
 from notifiers.alerting import Alerting
 from notifiers.rules import NotificationRule
@@ -31,7 +31,7 @@ from sensors.step_failures import StepFailures
 
 logger = logging.getLogger(__name__)
 
-Selector = Callable[[RunEvent | OpEvent], tuple[list[Handler], list[MissingHook]]]
+Selector = Callable[[BusEvent], tuple[list[Handler], list[MissingHook]]]
 
 
 class Subscription:
@@ -240,7 +240,7 @@ def _subscriptions_on(
         return Consumer(client, streams=[stream], group=group, consumer=settings.consumer_name)
 
     def sensor_subscription(sensor: SensorDefinition) -> Subscription:
-        def select(event: RunEvent | OpEvent) -> tuple[list[Handler], list[MissingHook]]:
+        def select(event: BusEvent) -> tuple[list[Handler], list[MissingHook]]:
             if isinstance(event, RunEvent) and sensor.matches(event):
                 return [sensor_handler(sensor, event, launcher, step_failures)], []
             return [], []

@@ -10,7 +10,7 @@ import redis
 from rich.text import Text
 
 from bus.errors import EventValidationError
-from bus.events import OpEvent, RunEvent, decode_event
+from bus.events import BusEvent, CheckEvent, OpEvent, decode_event
 from bus.keys import Keys
 from bus.publisher import EVENT_FIELD
 from bus.utils import entry_order
@@ -23,6 +23,7 @@ _STATE_STYLES = {
     "retrying": "yellow",
     "completed": "green",
     "running": "cyan",
+    "check": "bold yellow",
 }
 _Entries = list[tuple[bytes, dict[bytes, bytes]]]
 
@@ -35,19 +36,21 @@ class EventFilter:
     run: str | None = None
     state: str | None = None
 
-    def matches(self, event: RunEvent | OpEvent) -> bool:
+    def matches(self, event: BusEvent) -> bool:
+        """``state`` ``"check"`` matches check events (which have no state of their own)."""
+        state = "check" if isinstance(event, CheckEvent) else event.to_state
         return (
             (self.job is None or event.job_name == self.job)
-            and (self.run is None or event.run_id.startswith(self.run))
-            and (self.state is None or event.to_state == self.state)
+            and (self.run is None or (event.run_id or "").startswith(self.run))
+            and (self.state is None or state == self.state)
         )
 
 
 def recent_events(
     client: redis.Redis, keys: Keys, *, count: int
-) -> tuple[list[RunEvent | OpEvent], dict[str, str]]:
+) -> tuple[list[BusEvent], dict[str, str]]:
     """The last ``count`` events of every shard, oldest first, and each shard's last id."""
-    merged: list[tuple[tuple[int, int], RunEvent | OpEvent]] = []
+    merged: list[tuple[tuple[int, int], BusEvent]] = []
     last_ids: dict[str, str] = {}
     for stream in keys.all_event_streams():
         entries = cast(_Entries, client.xrevrange(stream, count=count))
@@ -59,7 +62,7 @@ def recent_events(
 
 def follow_events(
     client: redis.Redis, last_ids: dict[str, str], *, block_ms: int = 1_000
-) -> Iterator[RunEvent | OpEvent]:
+) -> Iterator[BusEvent]:
     """New events as they arrive on any shard (runs until interrupted)."""
     positions = dict(last_ids)
     while True:
@@ -73,12 +76,19 @@ def follow_events(
                 yield event
 
 
-def format_event(event: RunEvent | OpEvent) -> Text:
-    """One line: time, run, job, what changed, and the error if any."""
+def format_event(event: BusEvent) -> Text:
+    """One line: time, run, job, what changed, and the error if any (for a check event:
+    which check fired, and what it saw)."""
     line = Text()
     line.append(event.occurred_at.strftime("%H:%M:%S.%f")[:-3], style="dim")
-    line.append(f"  {event.run_id[:8]}  ", style="dim")
+    line.append(f"  {(event.run_id or '-' * 8)[:8]}  ", style="dim")
     line.append(event.job_name, style="bold")
+    if isinstance(event, CheckEvent):
+        line.append(
+            f"  check {event.check_name} ({event.kind}) fired", style=_STATE_STYLES["check"]
+        )
+        line.append(f"  {event.message}")
+        return line
     if isinstance(event, OpEvent):
         line.append(f".{event.op.step_key}")
         if event.op.attempt > 1:
@@ -90,7 +100,7 @@ def format_event(event: RunEvent | OpEvent) -> Text:
     return line
 
 
-def _decoded(entries: _Entries) -> Iterator[tuple[bytes, RunEvent | OpEvent]]:
+def _decoded(entries: _Entries) -> Iterator[tuple[bytes, BusEvent]]:
     for entry_id, fields in entries:
         try:
             yield entry_id, decode_event(fields.get(EVENT_FIELD, b""))

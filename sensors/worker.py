@@ -28,13 +28,13 @@ from bus.connection import connect, connect_async
 from bus.consumer import Delivery
 from bus.deadletter import DeadLetters
 from bus.errors import EventValidationError
-from bus.events import OpEvent, RunEvent
+from bus.events import BusEvent
 from bus.ledger import Ledger
 from notifiers.alerting import Alerting
 from sensors.check_runner import CheckRunner
 from sensors.dispatch import Dispatcher, Unfinished, Work
 from sensors.handlers import Handler
-from sensors.hook_threads import CHECK_THREAD, HookThreads
+from sensors.hook_threads import HookThreads
 from sensors.maintenance import maintenance_jobs
 from sensors.metrics import DEAD_LETTERS, EVENTS_CONSUMED
 from sensors.registry import CodeLocation
@@ -113,17 +113,9 @@ class Worker:
             launcher=self.launcher,
             step_failures=StepFailures(self._sync_client, keys=self._keys),
         )
-        # Checks get their own threads: hung hooks must not delay checks, nor hung checks hooks.
-        self._check_threads = HookThreads(
-            2, spare=settings.max_abandoned_threads, name=CHECK_THREAD
-        )
+        # Publishes check events; their functions run as handlers, like hooks.
         self.checks = CheckRunner(
-            self._client,
-            keys=self._keys,
-            checks=list(location.checks.values()),
-            retry=self.dispatcher.retry,
-            timeout_s=settings.handler_timeout_s,
-            threads=self._check_threads,
+            self._client, keys=self._keys, checks=list(location.checks.values())
         )
         self.periodic = Periodic(
             self._client,
@@ -219,7 +211,6 @@ class Worker:
         await self._client.aclose()
         self._sync_client.close()
         self.threads.close()
-        self._check_threads.close()
 
     async def _read(self, subscription: Subscription) -> None:
         await supervised(
@@ -431,7 +422,7 @@ class Worker:
         return retrying
 
     async def _select(
-        self, subscription: Subscription, delivery: Delivery, event: RunEvent | OpEvent
+        self, subscription: Subscription, delivery: Delivery, event: BusEvent
     ) -> list[Handler]:
         """The handlers ``event`` triggers in this group; dead-letter the hooks it names that
         this code location lacks."""

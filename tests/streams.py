@@ -6,7 +6,7 @@ from typing import cast
 
 import redis
 
-from bus import OpEvent, RunEvent, decode_event
+from bus import CheckEvent, OpEvent, RunEvent, decode_event
 
 Entry = tuple[bytes, dict[bytes, bytes]]
 
@@ -17,5 +17,12 @@ def read_stream(client: redis.Redis, key: str) -> list[Entry]:
 
 
 def read_events(client: redis.Redis, key: str) -> list[RunEvent | OpEvent]:
-    """Every event on stream ``key``, decoded, oldest first."""
-    return [decode_event(fields[b"event"]) for _, fields in read_stream(client, key)]
+    """Every run and op event on stream ``key``, decoded, oldest first."""
+    events = [decode_event(fields[b"event"]) for _, fields in read_stream(client, key)]
+    return [event for event in events if not isinstance(event, CheckEvent)]
+
+
+def read_check_events(client: redis.Redis, key: str) -> list[CheckEvent]:
+    """Every check event on stream ``key``, decoded, oldest first."""
+    events = [decode_event(fields[b"event"]) for _, fields in read_stream(client, key)]
+    return [event for event in events if isinstance(event, CheckEvent)]

@@ -1,10 +1,12 @@
-"""Time-based checks: failure counts, freshness, stuck runs; once per occurrence; retries
-and dead letters for a failing check function."""
+"""Time-based checks: what fires (failure counts, freshness, stuck runs, pending runs), once
+per occurrence, as one ``CheckEvent`` on the stream; workers run the check's function for
+it like a hook (once, retried, dead-lettered, with resources)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -12,19 +14,26 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from bus import Keys, RunInfo, RunState
-from bus.backoff import Backoff
+from bus import CheckEvent, CheckKind, Keys, RunInfo, RunState
+from bus.checks import check_event_id
 from bus.errors import ConfigError
 from bus.runs import RunRecord
-from engine import EngineSettings
-from sensors import CheckContext, CheckDefinition, CheckKind, CodeLocation, failure_count_check
+from engine import EngineSettings, job, op
+from sensors import (
+    CheckDefinition,
+    CodeLocation,
+    failure_count_check,
+    run_status_sensor,
+    run_stuck_check,
+)
 from sensors.check_runner import CheckRunner
-from sensors.hook_threads import HookThreads
 from sensors.maintenance import maintenance_jobs
 from sensors.settings import WorkerSettings
 from tests.code_locations import basic, checked
 from tests.conftest import TEST_PREFIX
-from tests.streams import read_stream
+from tests.processes import wait_until
+from tests.streams import read_check_events, read_stream
+from tests.workers import burst
 
 KEYS = Keys(prefix=TEST_PREFIX)
 
@@ -33,32 +42,40 @@ KEYS = Keys(prefix=TEST_PREFIX)
 def clear() -> Iterator[None]:
     checked.FIRED.clear()
     checked.ATTEMPTS.clear()
+    checked.PAGER.pages.clear()
     yield
     checked.FIRED.clear()
     checked.ATTEMPTS.clear()
+    checked.PAGER.pages.clear()
 
 
 def run_checks(
     redis_url: str, *checks: CheckDefinition, now: datetime | None = None
-) -> list[CheckContext]:
-    async def run() -> list[CheckContext]:
+) -> list[CheckEvent]:
+    async def run() -> list[CheckEvent]:
         client = aioredis.Redis.from_url(redis_url)
-        threads = HookThreads(2, spare=0)
-        runner = CheckRunner(
-            client,
-            keys=KEYS,
-            checks=list(checks),
-            retry=Backoff(base_s=0.01, max_attempts=3),
-            timeout_s=5,
-            threads=threads,
-        )
         try:
-            return await runner.run_once(now=now)
+            return await CheckRunner(client, keys=KEYS, checks=list(checks)).run_once(now=now)
         finally:
-            threads.close()
             await client.aclose()
 
     return asyncio.run(run())
+
+
+def all_check_events(client: redis.Redis) -> list[CheckEvent]:
+    return [
+        event for stream in KEYS.all_event_streams() for event in read_check_events(client, stream)
+    ]
+
+
+def stuck_run(
+    client: redis.Redis, run_id: str, state: RunState, *, since: datetime, job: str
+) -> None:
+    """A run record as the engine keeps it, in ``state`` since ``since``."""
+    run = RunInfo(run_id=run_id, run_name=run_id, job_name=job, started_at=since)
+    record = RunRecord(run=run, seq=2, state=state, state_since=since, pid=1, host="h")
+    client.hset(KEYS.run_record(run_id), mapping=cast(Any, record.to_hash()))
+    client.zadd(KEYS.runs_alive_for_run(run_id), {run_id: 9_999_999_999})
 
 
 def test_n_failures_within_the_window_fire_once(
@@ -71,9 +88,16 @@ def test_n_failures_within_the_window_fire_once(
     [fired] = run_checks(redis_url, checked.etl_keeps_failing)
     assert run_checks(redis_url, checked.etl_keeps_failing) == []  # once per occurrence
 
-    assert [name for name, _ in checked.FIRED] == ["etl_keeps_failing"]
-    assert (fired.kind, fired.job_name, fired.count) == (CheckKind.FAILURE_COUNT, "etl", 2)
+    assert (fired.kind, fired.job_name, fired.count, fired.failures) == (
+        CheckKind.FAILURE_COUNT,
+        "etl",
+        2,
+        2,
+    )
     assert fired.message.startswith("job etl failed 2 times since ")
+    assert fired.within_s == 3600
+    assert all_check_events(redis_client) == [fired]
+    assert checked.FIRED == []  # the runner publishes; workers call the function
 
 
 def test_failures_older_than_the_window_do_not_count(
@@ -91,6 +115,7 @@ def test_a_job_without_a_recent_success_is_reported_stale(
     [stale] = run_checks(redis_url, checked.quiet_is_stale)
     assert stale.kind is CheckKind.NOT_FRESH
     assert stale.message.startswith("job quiet has not completed successfully since ")
+    assert stale.run is None
 
     redis_client.flushdb()
     basic.quiet.execute_in_process(settings=engine_settings)
@@ -100,33 +125,212 @@ def test_a_job_without_a_recent_success_is_reported_stale(
 def test_a_run_running_longer_than_the_limit_is_reported(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
-    started = datetime.now(UTC) - timedelta(hours=2)
-    for run_id, state in (("r-stuck", RunState.RUNNING), ("r-pending", RunState.PENDING)):
-        run = RunInfo(run_id=run_id, run_name=run_id, job_name="hanging", started_at=started)
-        record = RunRecord(run=run, seq=2, state=state, pid=1, host="h")
-        redis_client.hset(KEYS.run_record(run_id), mapping=cast(Any, record.to_hash()))
-        redis_client.zadd(KEYS.runs_alive(0), {run_id: 9_999_999_999})
+    since = datetime.now(UTC) - timedelta(hours=2)
+    stuck_run(redis_client, "r-stuck", RunState.RUNNING, since=since, job="hanging")
+    stuck_run(redis_client, "r-pending", RunState.PENDING, since=since, job="hanging")
 
     [stuck] = run_checks(redis_url, checked.hanging_too_long)
 
-    assert (stuck.kind, stuck.run_id) == (CheckKind.RUN_STUCK, "r-stuck")
+    assert (stuck.kind, stuck.run_id, stuck.run_state) == (
+        CheckKind.RUN_STUCK,
+        "r-stuck",
+        RunState.RUNNING,
+    )
+    assert stuck.state_since == since
     assert "has been running for 120 min (limit 30 min)" in stuck.message
+    # On the run's own stream, next to its events.
+    assert read_check_events(redis_client, KEYS.stream_for_run("r-stuck")) == [stuck]
 
 
-def test_a_failing_check_is_retried_then_dead_lettered(
+def test_a_run_that_never_started_is_caught_by_a_pending_check(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
-    fired = run_checks(redis_url, checked.flaky_check, checked.broken_check)
-
-    assert [context.check_name for context in fired] == ["flaky_check", "broken"]
-    assert [name for name, _ in checked.FIRED] == ["flaky_check"]
-    [letter] = [fields for _, fields in read_stream(redis_client, KEYS.dead_letter_stream(0))]
-    assert (letter[b"reason"], letter[b"handler"], letter[b"attempts"]) == (
-        b"check_failed",
-        b"check:broken",
-        b"3",
+    now = datetime.now(UTC)
+    stuck_run(
+        redis_client, "q-old", RunState.PENDING, since=now - timedelta(minutes=45), job="queued"
     )
-    assert b"RuntimeError: pager is down" in letter[b"error"]
+    stuck_run(
+        redis_client, "q-new", RunState.PENDING, since=now - timedelta(minutes=2), job="queued"
+    )
+    stuck_run(redis_client, "q-ran", RunState.RUNNING, since=now - timedelta(hours=3), job="queued")
+
+    [pending] = run_checks(redis_url, checked.never_started, now=now)
+
+    assert (pending.run_id, pending.run_state) == ("q-old", RunState.PENDING)
+    assert "has been pending for 45 min (limit 10 min)" in pending.message
+
+
+#: What ``peek`` saw of its own run's record, and the client it reads it with.
+RECORDS: list[RunRecord] = []
+PEEK_CLIENT: list[redis.Redis] = []
+
+
+@op
+def peek() -> None:
+    [client] = PEEK_CLIENT
+
+    def running_record() -> RunRecord | None:
+        for raw_id in cast(list[bytes], client.zrange(KEYS.runs_alive(0), 0, -1)):
+            fields = cast(dict[bytes, bytes], client.hgetall(KEYS.run_record(raw_id.decode())))
+            record = RunRecord.from_hash(fields)
+            if record is not None and record.state is RunState.RUNNING:
+                return record
+        return None
+
+    record = wait_until(running_record, what="the run's record to say running")
+    assert record is not None
+    RECORDS.append(record)
+
+
+@job
+def peeking() -> None:
+    peek()
+
+
+def test_the_engine_records_when_the_run_entered_its_state(
+    redis_client: redis.Redis, engine_settings: EngineSettings
+) -> None:
+    PEEK_CLIENT[:] = [redis_client]
+    RECORDS.clear()
+    before = datetime.now(UTC)
+
+    peeking.execute_in_process(settings=engine_settings)
+
+    [record] = RECORDS
+    assert record.state_since is not None and before <= record.state_since <= datetime.now(UTC)
+    assert record.run.started_at is not None and record.state_since >= record.run.started_at
+
+
+def test_stuck_states_must_be_ones_a_run_can_be_stuck_in() -> None:
+    with pytest.raises(ConfigError, match=r"run_stuck_check 'x' watches states a run cannot"):
+        run_stuck_check(job="etl", longer_than=timedelta(hours=1), state=RunState.FAILED, name="x")
+    both = run_stuck_check(
+        job="etl", longer_than=timedelta(hours=1), state=[RunState.PENDING, RunState.RUNNING]
+    )(checked.hanging_too_long.fn)
+    assert both.states == {RunState.PENDING, RunState.RUNNING}
+
+
+def test_the_event_id_is_the_same_for_one_occurrence_and_new_for_the_next() -> None:
+    now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    first = check_event_id("c", "etl", now, 3600)
+    assert check_event_id("c", "etl", now + timedelta(minutes=5), 3600) == first
+    assert check_event_id("c", "etl", now + timedelta(hours=1), 3600) != first
+    assert check_event_id("c", "other", now, 3600) != first
+    assert len(first) == 32
+
+
+def test_a_worker_runs_the_check_function_once_for_the_event(
+    redis_url: str, redis_client: redis.Redis, worker_settings: WorkerSettings
+) -> None:
+    since = datetime.now(UTC) - timedelta(hours=2)
+    stuck_run(redis_client, "r-stuck", RunState.RUNNING, since=since, job="hanging")
+    [event] = run_checks(redis_url, checked.hanging_too_long)
+
+    burst("tests.code_locations.checked", worker_settings)
+
+    [(name, context)] = checked.FIRED
+    assert name == "hanging_too_long"
+    assert (context.run_id, context.kind, context.run_state) == (
+        "r-stuck",
+        CheckKind.RUN_STUCK,
+        RunState.RUNNING,
+    )
+    assert context.run is not None and context.run.job_name == "hanging"
+    assert context.within == timedelta(minutes=30)
+    assert context.event_id == event.event_id
+    assert redis_client.exists(KEYS.handled(event.event_id, "check:hanging_too_long"))
+
+
+def test_the_same_occurrence_published_again_does_not_run_the_function_again(
+    redis_url: str, redis_client: redis.Redis, worker_settings: WorkerSettings
+) -> None:
+    since = datetime.now(UTC) - timedelta(hours=2)
+    stuck_run(redis_client, "r-stuck", RunState.RUNNING, since=since, job="hanging")
+    [event] = run_checks(redis_url, checked.hanging_too_long)
+    burst("tests.code_locations.checked", worker_settings)
+    # The occurrence's marker is lost (deleted by hand) and the runner publishes it again.
+    redis_client.delete(KEYS.check_fired("hanging_too_long", "r-stuck"))
+    [again] = run_checks(redis_url, checked.hanging_too_long)
+
+    worker = burst("tests.code_locations.checked", worker_settings)
+
+    assert again.event_id == event.event_id
+    assert len(all_check_events(redis_client)) == 2
+    assert [name for name, _ in checked.FIRED] == ["hanging_too_long"]
+    assert (worker.handled, worker.dispatcher.succeeded) == (1, 0)  # skipped by the ledger
+
+
+def test_a_check_function_gets_its_resources(
+    redis_url: str, redis_client: redis.Redis, worker_settings: WorkerSettings
+) -> None:
+    run_checks(redis_url, checked.page_when_stale)
+
+    burst("tests.code_locations.checked", worker_settings)
+
+    [page] = checked.PAGER.pages
+    assert page.startswith("page_when_stale: job nightly has not completed successfully")
+
+
+def test_a_failing_check_function_is_retried_then_dead_lettered(
+    redis_url: str, redis_client: redis.Redis, worker_settings: WorkerSettings
+) -> None:
+    fired = run_checks(redis_url, checked.flaky_check, checked.broken_check)
+    settings = worker_settings.model_copy(update={"retry_base_s": 0.01, "retry_max_s": 0.02})
+
+    burst("tests.code_locations.checked", settings)
+
+    assert [event.check_name for event in fired] == ["flaky_check", "broken"]
+    assert [name for name, _ in checked.FIRED] == ["flaky_check"]
+    assert len(checked.ATTEMPTS) == 2
+    letters = [
+        fields
+        for stream in KEYS.all_event_streams()
+        for _, fields in read_stream(redis_client, KEYS.dead_letter_for(stream))
+    ]
+    [letter] = letters
+    assert (letter[b"reason"], letter[b"handler"], letter[b"attempts"]) == (
+        b"handler_failed",
+        b"check:broken",
+        str(settings.handler_max_attempts).encode(),
+    )
+    assert b"pager is down" in letter[b"error"]
+
+
+def test_a_check_the_code_location_lacks_is_dead_lettered(
+    redis_url: str, redis_client: redis.Redis, worker_settings: WorkerSettings
+) -> None:
+    run_checks(redis_url, checked.quiet_is_stale)
+
+    burst(CodeLocation(module_name="tests.empty"), worker_settings)
+
+    [letter] = [
+        fields
+        for stream in KEYS.all_event_streams()
+        for _, fields in read_stream(redis_client, KEYS.dead_letter_for(stream))
+    ]
+    assert (letter[b"reason"], letter[b"handler"]) == (b"unknown_hook", b"check:quiet_is_stale")
+
+
+def test_run_status_sensors_ignore_check_events(
+    redis_url: str, redis_client: redis.Redis, worker_settings: WorkerSettings
+) -> None:
+    # A failure sensor and a sensor on every run state, next to the checks.
+    everything = run_status_sensor(run_status=list(RunState), name="everything")(
+        basic.etl_failures.fn
+    )
+    sensors = {basic.etl_failures.name: basic.etl_failures, "everything": everything}
+    location = replace(CodeLocation.load("tests.code_locations.checked"), sensors=sensors)
+    burst(location, worker_settings)  # creates the sensors' groups (they start at "now")
+    [event] = run_checks(redis_url, checked.quiet_is_stale)
+    basic.CALLS.clear()
+
+    worker = burst(location, worker_settings)
+
+    assert worker.handled == 3  # the hooks group and each sensor's group saw it
+    assert [name for name, _ in checked.FIRED] == ["quiet_is_stale"]
+    assert basic.CALLS == []
+    assert not redis_client.exists(KEYS.handled(event.event_id, "sensor:everything"))
+    assert read_stream(redis_client, KEYS.dead_letter_stream(0)) == []
 
 
 def test_workers_schedule_the_checks_of_their_code_location(
@@ -134,14 +338,7 @@ def test_workers_schedule_the_checks_of_their_code_location(
 ) -> None:
     location = CodeLocation.load("tests.code_locations.checked")
     client = aioredis.Redis.from_url(redis_url)
-    runner = CheckRunner(
-        client,
-        keys=KEYS,
-        checks=list(location.checks.values()),
-        retry=Backoff(),
-        timeout_s=1,
-        threads=HookThreads(1, spare=0),
-    )
+    runner = CheckRunner(client, keys=KEYS, checks=list(location.checks.values()))
     jobs = maintenance_jobs(client, worker_settings, checks=runner)
 
     assert [job.name for job in jobs] == ["crash-detection", "retention", "time-checks"]
@@ -150,6 +347,8 @@ def test_workers_schedule_the_checks_of_their_code_location(
         "etl_keeps_failing",
         "flaky_check",
         "hanging_too_long",
+        "never_started",
+        "page_when_stale",
         "quiet_is_stale",
     ]
 

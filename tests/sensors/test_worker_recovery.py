@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 import redis
 
-from bus import HOOKS_GROUP, Keys, OpEvent, RunEvent, decode_event
+from bus import HOOKS_GROUP, BusEvent, Keys, decode_event
 from bus.consumer import Delivery
 from engine import EngineSettings
 from sensors import CodeLocation, Worker, WorkerSettings
@@ -37,7 +37,7 @@ class BuggyWorker(Worker):
     """A worker with a bug of its own (not in a hook) on the events of job ``quiet``."""
 
     async def _select(
-        self, subscription: Subscription, delivery: Delivery, event: RunEvent | OpEvent
+        self, subscription: Subscription, delivery: Delivery, event: BusEvent
     ) -> list[Handler]:
         if event.job_name == "quiet" and subscription.group == HOOKS_GROUP:
             raise RuntimeError("a bug in hookbus")

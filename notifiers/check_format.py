@@ -1,0 +1,135 @@
+"""How a time-based check's alert reads: what did not happen, where, by how much, the limit.
+
+Pure, like ``notifiers.format`` (whose escaping and size limits it reuses): the on-call
+sees at a glance which check fired, the job (and the stuck run), how long or how many,
+and the limit that was crossed, e.g.::
+
+    ⏳ Run stuck in running in job `nightly_etl`
+    Run `3f2c…` has been *running* for *2 h 05 min*; the limit is *30 min*.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Final
+
+from bus.events import CheckEvent, CheckKind
+from notifiers.format import (
+    MAX_BLOCKS,
+    MAX_FIELD_CHARS,
+    MAX_TEXT_CHARS,
+    SlackMessage,
+    clip,
+    code,
+    escape_mrkdwn,
+    run_url,
+    section,
+    view_run_button,
+)
+
+#: An emoji per kind of check, so the kind reads before the words.
+CHECK_EMOJI: Final = {
+    CheckKind.RUN_STUCK: ":hourglass_flowing_sand:",
+    CheckKind.NOT_FRESH: ":zzz:",
+    CheckKind.FAILURE_COUNT: ":rotating_light:",
+}
+
+
+def window(seconds: float) -> str:
+    """A limit or window as people say it: ``30 min``, ``25 h``, ``1 h 30 min``, ``45 s``."""
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
+    parts.append(f"{secs} s" if secs or total == 0 else "")
+    return " ".join(part for part in parts if part)
+
+
+def check_summary(event: CheckEvent) -> str:
+    """One plain sentence: what was seen and the limit (user text not escaped)."""
+    limit = window(event.within_s)
+    if event.kind is CheckKind.RUN_STUCK:
+        return (
+            f"Run {event.run_id} has been {event.run_state} for {_stuck_for(event)}; "
+            f"the limit is {limit}."
+        )
+    if event.kind is CheckKind.NOT_FRESH:
+        return f"No successful run of job {event.job_name!r} in the last {limit}."
+    return (
+        f"Job {event.job_name!r} failed {event.count} times in the last {limit} "
+        f"(the check fires at {event.failures})."
+    )
+
+
+def check_text(event: CheckEvent) -> str:
+    """The notification and fallback text, escaped."""
+    text = f"Check {event.check_name!r} fired for job {event.job_name!r}: {check_summary(event)}"
+    return clip(escape_mrkdwn(text), MAX_TEXT_CHARS)
+
+
+def check_message(event: CheckEvent, *, webserver_base_url: str | None = None) -> SlackMessage:
+    """The alert for a check event: headline, what was seen against the limit, facts, tags,
+    and a "View run" button for a stuck run."""
+    blocks: list[dict[str, Any]] = [
+        section(f"{CHECK_EMOJI[event.kind]} *{_title(event)}* in job {code(event.job_name)}"),
+        section(_detail(event)),
+        _facts(event),
+    ]
+    if event.run is not None and event.run.tags:
+        shown = "  ".join(code(f"{key}={value}") for key, value in sorted(event.run.tags.items()))
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(shown, 2_000)}]}
+        )
+    if event.run_id is not None:
+        blocks.extend(view_run_button(run_url(webserver_base_url, event.run_id)))
+    return SlackMessage(text=check_text(event), blocks=tuple(blocks[:MAX_BLOCKS]))
+
+
+def _title(event: CheckEvent) -> str:
+    if event.kind is CheckKind.RUN_STUCK:
+        return f"Run stuck in {event.run_state}"
+    if event.kind is CheckKind.NOT_FRESH:
+        return "No successful run"
+    return "Repeated failures"
+
+
+def _detail(event: CheckEvent) -> str:
+    limit = f"*{window(event.within_s)}*"
+    if event.kind is CheckKind.RUN_STUCK:
+        return (
+            f"Run {code(event.run_id)} has been *{event.run_state}* for *{_stuck_for(event)}*; "
+            f"the limit is {limit}."
+        )
+    if event.kind is CheckKind.NOT_FRESH:
+        return f"The job has not completed successfully in the last {limit}."
+    return (
+        f"*{event.count} failures* in the last {limit} "
+        f"(the check fires at {event.failures or event.count})."
+    )
+
+
+def _facts(event: CheckEvent) -> dict[str, Any]:
+    facts: list[tuple[str, str]] = [
+        ("Check", code(event.check_name)),
+        ("Job", code(event.job_name)),
+    ]
+    if event.run is not None:
+        facts.append(("Run", code(event.run.run_id)))
+    if event.state_since is not None:
+        facts.append(("In this state since", f"{event.state_since:%Y-%m-%d %H:%M} UTC"))
+    label = "Limit" if event.kind is CheckKind.RUN_STUCK else "Window"
+    facts.append((label, window(event.within_s)))
+    facts.append(("Fired at", f"{event.occurred_at:%Y-%m-%d %H:%M} UTC"))
+    fields = [
+        {"type": "mrkdwn", "text": clip(f"*{name}*\n{value}", MAX_FIELD_CHARS)}
+        for name, value in facts
+    ]
+    return {"type": "section", "fields": fields}
+
+
+def _stuck_for(event: CheckEvent) -> str:
+    if event.state_since is None:
+        return f"more than {window(event.within_s)}"
+    seconds = max(event.occurred_at - event.state_since, timedelta(0)).total_seconds()
+    # Whole minutes past the first: "2 h 5 min", not "2 h 5 min 12 s".
+    return window(seconds if seconds < 60 else seconds // 60 * 60)
