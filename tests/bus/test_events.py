@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from bus import (
     SCHEMA_VERSION,
+    CheckEvent,
+    CheckKind,
     ErrorInfo,
     EventValidationError,
     HookRef,
@@ -108,3 +112,68 @@ def test_events_are_immutable() -> None:
     event = RunEvent(seq=1, run=RUN, from_state=None, to_state=RunState.RUNNING)
     with pytest.raises(ValueError, match="frozen"):
         event.seq = 2
+
+
+def stuck_check_event() -> CheckEvent:
+    return CheckEvent(
+        event_id="e" * 32,
+        occurred_at=datetime(2026, 1, 1, 5, 0, tzinfo=UTC),
+        check_name="nightly_stuck",
+        kind=CheckKind.RUN_STUCK,
+        job_name="nightly",
+        message="run r1 of job nightly has been running for 120 min (limit 30 min)",
+        within_s=1800,
+        run=RUN,
+        run_state=RunState.RUNNING,
+        state_since=datetime(2026, 1, 1, 3, 0, tzinfo=UTC),
+    )
+
+
+def test_check_event_round_trips_through_json() -> None:
+    event = stuck_check_event()
+    decoded = decode_event(encode_event(event))
+    assert decoded == event
+    assert isinstance(decoded, CheckEvent)
+    assert (decoded.type, decoded.schema_version, decoded.run_id) == ("check", 1, "r1")
+    assert repr(decoded) == (
+        "<CheckEvent check='nightly_stuck' kind=run_stuck job='nightly' run_id='r1'>"
+    )
+
+
+def test_a_job_level_check_event_has_no_run() -> None:
+    event = CheckEvent(
+        check_name="etl_failing",
+        kind=CheckKind.FAILURE_COUNT,
+        job_name="etl",
+        message="job etl failed 3 times",
+        within_s=3600,
+        count=3,
+        failures=3,
+    )
+    decoded = decode_event(encode_event(event))
+    assert decoded == event and decoded.run_id is None
+    assert len(event.event_id) == 32
+
+
+@pytest.mark.parametrize(
+    ("change", "reason", "match"),
+    [
+        ((b'"kind":"run_stuck"', b'"kind":"slow"'), "schema", "kind"),
+        ((b'"schema_version":1', b'"schema_version":2'), "unknown_schema_version", "upgrade"),
+        ((b'"count":0', b'"count":0,"seq":4'), "schema", "seq"),
+        ((b'"within_s":1800.0', b'"within_s":-1'), "schema", "within_s"),
+    ],
+)
+def test_invalid_check_events_are_refused_with_a_reason(
+    change: tuple[bytes, bytes], reason: str, match: str
+) -> None:
+    raw = encode_event(stuck_check_event())
+    assert change[0] in raw
+    with pytest.raises(EventValidationError, match=match) as info:
+        decode_event(raw.replace(*change))
+    assert info.value.reason == reason
+
+
+def test_check_events_are_immutable() -> None:
+    with pytest.raises(ValueError, match="frozen"):
+        stuck_check_event().count = 2
