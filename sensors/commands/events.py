@@ -27,7 +27,7 @@ def events() -> None:
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new events.")
 @click.option("--job", help="Only this job.")
 @click.option("--run", "run_id", help="Only this run (a prefix of its id is enough).")
-@click.option("--state", help="Only events entering this state.")
+@click.option("--state", help="Only events entering this state (check: time-based checks).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line.")
 @click.pass_obj
 def tail(

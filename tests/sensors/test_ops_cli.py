@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 from click.testing import CliRunner, Result
 
+from bus import RunInfo, RunState
+from bus.runs import RunRecord
 from engine import EngineSettings, RunResult, job, op
 from sensors import WorkerSettings
+from sensors.check_runner import CheckRunner
 from sensors.cli import main
-from tests.code_locations import basic, fixable
+from tests.code_locations import basic, checked, fixable
 from tests.code_locations.fixable_process import nightly
 from tests.conftest import TEST_PREFIX
 from tests.processes import wait_until, worker_process
@@ -173,6 +181,49 @@ def test_runs_list_shows_an_active_run_and_runs_show_its_events(
     shown = invoke(cli, "runs", "show", results[0].run_id, "--json").output.splitlines()
     assert [json.loads(line)["seq"] for line in shown] == [1, 2, 3, 4, 5]
     assert json.loads(invoke(cli, "runs", "list", "--json").output) == []
+
+
+def test_events_tail_and_runs_show_take_check_events_in_their_stride(
+    cli: CliRunner, engine_settings: EngineSettings, redis_client: redis.Redis, redis_url: str
+) -> None:
+    result = basic.quiet.execute_in_process(settings=engine_settings)
+    stale = replace(checked.quiet_is_stale, job_name="nightly")
+    # The run's record as if it were still running (since 2020): its stuck check fires.
+    run = RunInfo(run_id=result.run_id, run_name="r", job_name="quiet")
+    record = RunRecord(
+        run=run, seq=9, state=RunState.RUNNING, state_since=datetime(2020, 1, 1, tzinfo=UTC)
+    )
+    redis_client.hset(
+        engine_settings.keys.run_record(result.run_id), mapping=cast(Any, record.to_hash())
+    )
+    redis_client.zadd(engine_settings.keys.runs_alive_for_run(result.run_id), {result.run_id: 1e10})
+    stuck = replace(checked.hanging_too_long, job_name="quiet")
+
+    async def fire() -> None:
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            await CheckRunner(client, keys=engine_settings.keys, checks=[stale, stuck]).run_once()
+        finally:
+            await client.aclose()
+
+    asyncio.run(fire())
+
+    lines = invoke(cli, "events", "tail", "-n", "50").output.splitlines()
+    assert any(
+        "nightly  check quiet_is_stale (not_fresh) fired  job nightly has" in line for line in lines
+    )
+    assert any(
+        f"{result.run_id[:8]}  quiet  check hanging_too_long (run_stuck) fired" in line
+        for line in lines
+    )
+    only = invoke(cli, "events", "tail", "--state", "check", "--json").output.splitlines()
+    assert [json.loads(line)["check_name"] for line in only] == [
+        "quiet_is_stale",
+        "hanging_too_long",
+    ]
+    shown = invoke(cli, "runs", "show", result.run_id, "--json").output.splitlines()
+    # Its transitions only: the check event about the run is not one of them.
+    assert [json.loads(line)["seq"] for line in shown] == [1, 2, 3, 4, 5, 6, 7]
 
 
 def test_runs_show_of_an_unknown_run_says_what_to_do(cli: CliRunner) -> None:
