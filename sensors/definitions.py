@@ -12,7 +12,8 @@ from sensors.run_status import SensorDefinition
 
 @dataclass(frozen=True, slots=True)
 class Definitions:
-    """Jobs, sensors, the resources sensors use, and notification rules.
+    """Jobs, sensors, the resources sensors (and checks of jobs defined elsewhere) use, and
+    notification rules.
 
     As Dagster's ``Definitions``, plus ``notification_rules`` (``notifiers.NotificationRule``).
 
