@@ -17,6 +17,7 @@ every handler of the second copy finds the ledger record of the first and is ski
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import datetime
 from typing import Any, Final
 
@@ -58,7 +59,8 @@ def check_event_id(check: str, subject: str, fired_at: datetime, within_s: float
 def fire_args(keys: Keys, event: CheckEvent) -> tuple[list[str], list[Any]]:
     """``KEYS`` and ``ARGV`` of ``FIRE_SCRIPT`` for ``event``."""
     subject = check_subject(event)
-    ttl_s = max(1, int(event.within_s))
+    # Rounded up, so the marker outlives the period it fired in (see ``check_event_id``).
+    ttl_s = max(1, math.ceil(event.within_s))
     return (
         [keys.check_fired(event.check_name, subject), keys.stream_for_check(subject)],
         [event.event_id, ttl_s, encode_event(event)],
