@@ -9,12 +9,12 @@ notification rules, is in ``docs/architecture.md``):
    (``bus.keys.Keys.stream_for_run``); kept in order while Redis is away.
 3. ``bus.consumer.Consumer.read`` — ``XREADGROUP`` in the ``hooks`` group, one group per
    sensor and one per notification rule, in a worker process.
-4. ``sensors.worker.Worker.process`` — decode (``bus.events.decode_event``), pick the
-   handlers (``sensors.handlers.hook_handlers``, resolved in
+4. ``sensors.intake.Intake.process`` — decode a read batch (``bus.events.decode_event``),
+   pick each event's handlers (``sensors.handlers.hook_handlers``, resolved in
    ``sensors.registry.CodeLocation``).
-5. ``sensors.dispatch.Dispatcher.run_handler`` — skip what already succeeded
-   (``bus.ledger.Ledger``), call user code through ``sensors.boundary.call_user_code``,
-   record success.
+5. ``sensors.dispatch.Dispatcher.first_attempts`` — skip what already succeeded
+   (``bus.ledger.Ledger``), call user code through ``sensors.boundary.call_user_code_many``,
+   record the successes; what failed goes on in ``sensors.dispatch.Dispatcher.finish``.
 6. ``notifiers.slack.SlackNotifier.post`` — ``chat.postMessage`` via slack-sdk.
 7. ``bus.consumer.Consumer.ack`` — ``XACK`` once every handler is done.
 

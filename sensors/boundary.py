@@ -106,7 +106,11 @@ class UserCall:
 
 
 async def call_user_code_many(
-    calls: Sequence[UserCall], *, timeout_s: float, threads: HookThreads, patience_s: float
+    calls: Sequence[UserCall],
+    *,
+    timeout_s: float,
+    threads: HookThreads,
+    patience_s: float | None = None,
 ) -> list[Outcome | asyncio.Future[Outcome]]:
     """Make every call as ``call_user_code`` would, all at once; one outcome per call.
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +29,7 @@ from bus.backoff import Backoff
 from bus.deadletter import DeadLetters
 from bus.events import BusEvent, encode_event, event_state, utc_now
 from bus.ledger import Ledger
-from sensors.boundary import UserCall, call_user_code, call_user_code_many
+from sensors.boundary import UserCall, call_user_code_many
 from sensors.errors import CodeLocationError, HookExecutionError
 from sensors.handlers import Handler
 from sensors.hook_threads import HookThreads, Outcome
@@ -130,58 +129,40 @@ class Dispatcher:
     async def first_attempts(self, batch: Sequence[Work]) -> list[Unfinished]:
         """The first attempt of every handler of ``batch`` not yet done, all together.
 
-        Returns after the successes are recorded, at most ``BATCH_PATIENCE_S`` after the
+        Returns once the successes are recorded, at most ``BATCH_PATIENCE_S`` after the
         calls started (plus the round trips).
 
         Returns:
-            The handlers that failed or are still running: each goes on with ``finish``.
+            The handlers that failed or still run: each goes on with ``finish``.
 
         Raises:
             redis.RedisError: the ledger could not be read (nothing ran).
         """
         pairs = [(work, handler) for work in batch for handler in work.handlers]
         done = await self._ledger.done_many([(w.event.event_id, h.name) for w, h in pairs])
+        for (work, handler), already in zip(pairs, done, strict=True):
+            if already:
+                HANDLER_RUNS.labels(handler_kind(handler.name), "skipped_duplicate").inc()
+                logger.info(
+                    "skipped (already done) handler=%s event_id=%s",
+                    handler.name,
+                    work.event.event_id,
+                )
         todo = [pair for pair, already in zip(pairs, done, strict=True) if not already]
-        _count_skipped([pair for pair, already in zip(pairs, done, strict=True) if already])
-        if not todo:
-            return []
-        started_at = utc_now()
-        calls, unfinished = await self._prepare(todo, started_at)
-        clock = time.perf_counter()
-        outcomes = await call_user_code_many(
-            [call for _, call in calls],
-            timeout_s=self._timeout_s,
-            threads=self._threads,
-            patience_s=BATCH_PATIENCE_S,
-        )
-        succeeded: list[tuple[Work, Handler]] = []
-        for ((work, handler), _), outcome in zip(calls, outcomes, strict=True):
-            if isinstance(outcome, Outcome) and outcome.ok:
-                outcome = await _after(handler, outcome)
-            if isinstance(outcome, Outcome) and outcome.ok:
-                succeeded.append((work, handler))
-            else:
-                unfinished.append(Unfinished(work, handler, outcome))
-        duration_s = time.perf_counter() - clock
-        await self._record(succeeded, started_at=started_at, finished_at=utc_now())
-        self._count_successes(succeeded, started_at, duration_s)
-        return unfinished
+        return await self._attempt(todo, attempt=1, patience_s=BATCH_PATIENCE_S)
 
     async def finish(self, unfinished: Unfinished) -> None:
-        """Go on with a handler the batch left unfinished: wait for it if it still runs;
+        """Go on with a handler its batch left unfinished: wait for it if it still runs and
         record it if it succeeded; else back off and try again until it succeeds or its
         attempts run out (then dead-letter it)."""
-        work, handler = unfinished.work, unfinished.handler
-        started_at = utc_now()
-        outcome = unfinished.outcome
+        work, handler, outcome = unfinished.work, unfinished.handler, unfinished.outcome
         if not isinstance(outcome, Outcome):
-            outcome = await outcome
+            started_at = utc_now()
+            outcome = await _after(handler, await outcome)
             if outcome.ok:
-                outcome = await _after(handler, outcome)
-        if outcome.ok:
-            await self._record([(work, handler)], started_at=started_at, finished_at=utc_now())
-            self._count_successes([(work, handler)], started_at, 0.0)
-            return
+                await self._record([(work, handler)], started_at=started_at)
+                self._log_successes([(work, handler)], attempt=1, started_at=started_at)
+                return
         delay_s = await self._after_failure(work, handler, outcome.value, attempt=1)
         if delay_s is not None:
             await asyncio.sleep(delay_s)
@@ -202,29 +183,90 @@ class Dispatcher:
         attempts run out."""
         work = Work(event, [handler], stream, entry_id)
         while True:
-            try:
-                async with self._slots:
-                    await self._call(event, handler, attempt=attempt)
+            async with self._slots:
+                unfinished = await self._attempt([(work, handler)], attempt=attempt)
+            if not unfinished:
                 return
-            except (HookExecutionError, CodeLocationError) as exc:
-                delay_s = await self._after_failure(work, handler, exc, attempt=attempt)
-                if delay_s is None:
-                    return
+            failed = unfinished[0].outcome
+            assert isinstance(failed, Outcome)  # no patience: the call has ended
+            delay_s = await self._after_failure(work, handler, failed.value, attempt=attempt)
+            if delay_s is None:
+                return
             await asyncio.sleep(delay_s)
             attempt += 1
 
-    async def _after_failure(
+    async def _attempt(
         self,
-        work: Work,
-        handler: Handler,
-        exc: Exception,
+        todo: list[tuple[Work, Handler]],
         *,
         attempt: int,
+        patience_s: float | None = None,
+    ) -> list[Unfinished]:
+        """One attempt of each handler, all at once; record the successes; return the rest.
+
+        Calls still running after ``patience_s`` (``None``: no limit) are returned with
+        their outcomes as futures.
+        """
+        if not todo:
+            return []
+        started_at = utc_now()
+        calls, unfinished = await self._prepare(todo, started_at, attempt)
+        outcomes = await call_user_code_many(
+            [call for _, call in calls],
+            timeout_s=self._timeout_s,
+            threads=self._threads,
+            patience_s=patience_s,
+        )
+        succeeded: list[tuple[Work, Handler]] = []
+        for ((work, handler), _), outcome in zip(calls, outcomes, strict=True):
+            if isinstance(outcome, Outcome):
+                outcome = await _after(handler, outcome)
+                if outcome.ok:
+                    succeeded.append((work, handler))
+                    continue
+            unfinished.append(Unfinished(work, handler, outcome))
+        await self._record(succeeded, started_at=started_at)
+        self._log_successes(succeeded, attempt=attempt, started_at=started_at)
+        return unfinished
+
+    async def _prepare(
+        self, todo: list[tuple[Work, Handler]], started_at: datetime, attempt: int
+    ) -> tuple[list[tuple[tuple[Work, Handler], UserCall]], list[Unfinished]]:
+        """Each handler's call, its resources built; and the handlers whose resources
+        failed."""
+        calls: list[tuple[tuple[Work, Handler], UserCall]] = []
+        unfinished: list[Unfinished] = []
+        for work, handler in todo:
+            event = work.event
+            latency_s = (started_at - event.occurred_at).total_seconds()
+            EVENT_TO_HANDLER_START.labels(handler_kind(handler.name)).observe(max(latency_s, 0))
+            try:
+                resources = (
+                    await self._resources.build(handler, event_id=event.event_id, attempt=attempt)
+                    if handler.resource_keys
+                    else {}
+                )
+            except (HookExecutionError, CodeLocationError) as exc:
+                unfinished.append(Unfinished(work, handler, Outcome(False, exc)))
+                continue
+            call = UserCall(
+                handler.fn,
+                handler.build_args(resources),
+                handler=handler.name,
+                event_id=event.event_id,
+                attempt=attempt,
+                kwargs=handler.kwargs,
+            )
+            calls.append(((work, handler), call))
+        return calls, unfinished
+
+    async def _after_failure(
+        self, work: Work, handler: Handler, exc: Exception, *, attempt: int
     ) -> float | None:
         """Seconds before the next attempt (logged), or ``None``: it was dead-lettered."""
         delay_s = _next_delay_s(self.retry, attempt, exc)
         if delay_s is None:
-            await self._give_up(work.event, handler, exc, attempt, work.stream, work.entry_id)
+            await self._give_up(work, handler, exc, attempt)
             return None
         self.retried += 1
         HANDLER_RUNS.labels(handler_kind(handler.name), "failed").inc()
@@ -238,149 +280,31 @@ class Dispatcher:
         )
         return delay_s
 
-    async def _prepare(
-        self, todo: list[tuple[Work, Handler]], started_at: datetime
-    ) -> tuple[list[tuple[tuple[Work, Handler], UserCall]], list[Unfinished]]:
-        """Each handler's call, its resources built; those whose resources failed."""
-        calls: list[tuple[tuple[Work, Handler], UserCall]] = []
-        unfinished: list[Unfinished] = []
-        for work, handler in todo:
-            event = work.event
-            latency_s = (started_at - event.occurred_at).total_seconds()
-            EVENT_TO_HANDLER_START.labels(handler_kind(handler.name)).observe(max(latency_s, 0))
-            try:
-                resources = (
-                    await self._resources.build(handler, event_id=event.event_id, attempt=1)
-                    if handler.resource_keys
-                    else {}
-                )
-            except (HookExecutionError, CodeLocationError) as exc:
-                unfinished.append(Unfinished(work, handler, Outcome(False, exc)))
-                continue
-            call = UserCall(
-                handler.fn,
-                handler.build_args(resources),
-                handler=handler.name,
-                event_id=event.event_id,
-                kwargs=handler.kwargs,
-            )
-            calls.append(((work, handler), call))
-        return calls, unfinished
-
-    def _count_successes(
-        self, succeeded: list[tuple[Work, Handler]], started_at: datetime, duration_s: float
-    ) -> None:
-        self.succeeded += len(succeeded)
-        for work, handler in succeeded:
-            kind = handler_kind(handler.name)
-            HANDLER_RUNS.labels(kind, "succeeded").inc()
-            HANDLER_DURATION.labels(kind).observe(duration_s)
-            # DEBUG, not INFO: at thousands of events a second a line per handler costs as
-            # much as the hooks; failures, retries and dead letters are WARNING, and the
-            # counts are in the metrics and the worker's periodic progress line.
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
-                    "handler succeeded handler=%s event_id=%s run_id=%s state=%s attempt=1 "
-                    "latency_ms=%.1f batch_ms=%.1f",
-                    handler.name,
-                    work.event.event_id,
-                    work.event.run_id,
-                    event_state(work.event),
-                    (started_at - work.event.occurred_at).total_seconds() * 1000,
-                    duration_s * 1000,
-                )
-
-    async def _give_up(
-        self,
-        event: BusEvent,
-        handler: Handler,
-        exc: Exception,
-        attempts: int,
-        stream: str,
-        entry_id: str,
-    ) -> None:
+    async def _give_up(self, work: Work, handler: Handler, exc: Exception, attempts: int) -> None:
         self.failed += 1
         HANDLER_RUNS.labels(handler_kind(handler.name), "dead_lettered").inc()
         DEAD_LETTERS.labels("handler_failed").inc()
         await self._dead_letters.add(
-            stream=stream,
-            entry_id=entry_id,
-            payload=encode_event(event),
+            stream=work.stream,
+            entry_id=work.entry_id,
+            payload=encode_event(work.event),
             reason="handler_failed",
             error=str(exc),
             handler=handler.name,
-            event_id=event.event_id,
+            event_id=work.event.event_id,
             attempts=attempts,
         )
 
-    async def _call(self, event: BusEvent, handler: Handler, *, attempt: int) -> None:
-        started_at = utc_now()
-        kind = handler_kind(handler.name)
-        latency_s = (started_at - event.occurred_at).total_seconds()
-        EVENT_TO_HANDLER_START.labels(kind).observe(max(latency_s, 0.0))
-        # One INFO line per handler run (its outcome, below); the start is DEBUG, since at
-        # thousands of events a second a second line per handler costs as much as the hook.
-        logger.debug(
-            "handler started handler=%s event_id=%s run_id=%s state=%s attempt=%d",
-            handler.name,
-            event.event_id,
-            event.run_id,
-            event_state(event),
-            attempt,
-        )
-        resources = await self._resources.build(handler, event_id=event.event_id, attempt=attempt)
-        clock = time.perf_counter()
-        result = await call_user_code(
-            handler.fn,
-            *handler.build_args(resources),
-            handler=handler.name,
-            event_id=event.event_id,
-            attempt=attempt,
-            timeout_s=self._timeout_s,
-            threads=self._threads,
-            **handler.kwargs,
-        )
-        if handler.after is not None:
-            await handler.after(result)
-        duration_s = time.perf_counter() - clock
-        HANDLER_DURATION.labels(kind).observe(duration_s)
-        await self._record(
-            [(Work(event, [handler], "", ""), handler)],
-            started_at=started_at,
-            finished_at=utc_now(),
-        )
-        self.succeeded += 1
-        HANDLER_RUNS.labels(kind, "succeeded").inc()
-        logger.info(
-            "handler succeeded handler=%s event_id=%s run_id=%s state=%s attempt=%d "
-            "latency_ms=%.1f duration_ms=%.1f",
-            handler.name,
-            event.event_id,
-            event.run_id,
-            event_state(event),
-            attempt,
-            latency_s * 1000,
-            duration_s * 1000,
-        )
-
-    async def _record(
-        self,
-        succeeded: list[tuple[Work, Handler]],
-        *,
-        started_at: datetime,
-        finished_at: datetime,
-    ) -> None:
+    async def _record(self, succeeded: list[tuple[Work, Handler]], *, started_at: datetime) -> None:
         # The side effects have happened: keep trying to record them while Redis is away,
         # since an unrecorded success would run again on redelivery.
         pairs = [(work.event.event_id, handler.name) for work, handler in succeeded]
+        finished_at = utc_now()
         attempt = 1
         while pairs:
             try:
                 await self._ledger.record_many(
-                    pairs,
-                    consumer=self._consumer,
-                    started_at=started_at,
-                    finished_at=finished_at,
+                    pairs, consumer=self._consumer, started_at=started_at, finished_at=finished_at
                 )
                 return
             except redis.RedisError as exc:
@@ -397,6 +321,30 @@ class Dispatcher:
             await asyncio.sleep(delay_s)
             attempt += 1
 
+    def _log_successes(
+        self, succeeded: list[tuple[Work, Handler]], *, attempt: int, started_at: datetime
+    ) -> None:
+        """One INFO line and the metrics per handler that succeeded (their calls ran
+        together, so ``duration_ms`` is the whole batch's)."""
+        self.succeeded += len(succeeded)
+        duration_s = (utc_now() - started_at).total_seconds()
+        for work, handler in succeeded:
+            kind = handler_kind(handler.name)
+            HANDLER_RUNS.labels(kind, "succeeded").inc()
+            HANDLER_DURATION.labels(kind).observe(duration_s)
+            event = work.event
+            logger.info(
+                "handler succeeded handler=%s event_id=%s run_id=%s state=%s attempt=%d "
+                "latency_ms=%.1f duration_ms=%.1f",
+                handler.name,
+                event.event_id,
+                event.run_id,
+                event_state(event),
+                attempt,
+                (started_at - event.occurred_at).total_seconds() * 1000,
+                duration_s * 1000,
+            )
+
 
 async def _after(handler: Handler, outcome: Outcome) -> Outcome:
     """Run what follows a handler's success (a sensor's run requests); a failed outcome if
@@ -408,14 +356,6 @@ async def _after(handler: Handler, outcome: Outcome) -> Outcome:
     except (HookExecutionError, CodeLocationError) as exc:
         return Outcome(False, exc)
     return outcome
-
-
-def _count_skipped(pairs: list[tuple[Work, Handler]]) -> None:
-    for work, handler in pairs:
-        HANDLER_RUNS.labels(handler_kind(handler.name), "skipped_duplicate").inc()
-        logger.info(
-            "skipped (already done) handler=%s event_id=%s", handler.name, work.event.event_id
-        )
 
 
 def _next_delay_s(retry: Backoff, attempt: int, exc: Exception) -> float | None:

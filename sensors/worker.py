@@ -3,9 +3,9 @@
 One asyncio loop per worker process. It holds one subscription for hooks (the shared
 ``hooks`` group) and one per sensor (each sensor its own group, so its own position and
 lag). Each subscription's loop takes over entries that dead workers left pending
-(``XAUTOCLAIM``), or reads new ones, and hands each to its own task: decode, pick the
-handlers, run them through the dispatcher (retries, dead letters), then ack in a batch.
-While a task runs, its entry is refreshed (``XCLAIM JUSTID``) so no one takes it away.
+(``XAUTOCLAIM``), or reads new ones, and hands the batch to ``sensors.intake``: decode,
+pick the handlers, run them through the dispatcher (retries, dead letters), then ack.
+While an entry is held, it is refreshed (``XCLAIM JUSTID``) so no one takes it away.
 
 Delivery is at least once; with the ledger (``bus.ledger``), effects are effectively once.
 The one window left: a worker that dies after a hook's side effect and before the ledger
@@ -17,8 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 import redis
 import redis.asyncio as aioredis
@@ -27,16 +26,13 @@ from bus.backoff import Backoff
 from bus.connection import connect, connect_async
 from bus.consumer import Delivery
 from bus.deadletter import DeadLetters
-from bus.errors import EventValidationError
-from bus.events import BusEvent
 from bus.ledger import Ledger
 from notifiers.alerting import Alerting
 from sensors.check_runner import CheckRunner
-from sensors.dispatch import Dispatcher, Unfinished, Work
-from sensors.handlers import Handler
+from sensors.dispatch import Dispatcher
 from sensors.hook_threads import HookThreads
+from sensors.intake import Intake
 from sensors.maintenance import maintenance_jobs
-from sensors.metrics import DEAD_LETTERS, EVENTS_CONSUMED
 from sensors.registry import CodeLocation
 from sensors.resources import ResourceBuilder
 from sensors.run_requests import RunLauncher
@@ -124,12 +120,12 @@ class Worker:
             jobs=maintenance_jobs(self._client, settings, checks=self.checks),
         )
         self._stopping = asyncio.Event()
-        self._capacity = asyncio.Semaphore(settings.max_in_flight)
-        self._handling: set[asyncio.Task[None]] = set()
+        self.intake = Intake(
+            self.dispatcher, self._dead_letters, max_in_flight=settings.max_in_flight
+        )
         self._sensor_states: dict[str, tuple[float, bool]] = {}
         self._next_reclaim: dict[str, float] = {}
         self._needs_group: set[str] = set()
-        self.handled = 0
 
     def __repr__(self) -> str:
         return (
@@ -176,6 +172,11 @@ class Worker:
         logger.info("worker stopped %r", self)
 
     @property
+    def handled(self) -> int:
+        """Entries handled to the end (their acks queued) since the worker started."""
+        return self.intake.handled
+
+    @property
     def stop_requested(self) -> bool:
         """Whether ``stop()`` was called."""
         return self._stopping.is_set()
@@ -198,10 +199,10 @@ class Worker:
                 deliveries = await subscription.consumer.read(
                     count=self.settings.read_count, block_ms=None
                 )
-                await self._hand_out(subscription, deliveries)
+                await self.intake.hand_out(subscription, deliveries)
                 busy = busy or bool(deliveries)
-            while self._handling:  # retries of a batch start while it ends
-                await asyncio.gather(*list(self._handling))
+            while self.intake.tasks:  # retries of a batch start while it ends
+                await asyncio.gather(*list(self.intake.tasks))
             for subscription in self.subscriptions:
                 await subscription.flush_acks()
         return self.handled - before
@@ -246,7 +247,7 @@ class Worker:
                 await pause(self._stopping, delay_s)
                 continue
             failures = 0
-            await self._hand_out(subscription, deliveries)
+            await self.intake.hand_out(subscription, deliveries)
 
     async def _next_batch(self, subscription: Subscription) -> list[Delivery]:
         """Entries dead workers left behind (when a sweep is due), else new entries."""
@@ -273,186 +274,19 @@ class Worker:
             count=self.settings.read_count, block_ms=self.settings.block_ms
         )
 
-    async def _hand_out(self, subscription: Subscription, deliveries: list[Delivery]) -> None:
-        """Start one task for the batch, waiting while ``max_in_flight`` entries are held."""
-        if not deliveries:
-            return
-        for delivery in deliveries:
-            subscription.hold(delivery)
-        for _ in deliveries:
-            await self._capacity.acquire()
-        self._track(self._handle(subscription, deliveries))
-
-    def _track(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._handling.add(task)
-        task.add_done_callback(self._handling.discard)
-
-    async def _handle(self, subscription: Subscription, deliveries: list[Delivery]) -> None:
-        """Handle a batch: each entry is queued for its ack, handed to a task retrying its
-        failed handlers, or handed back (left pending for a reclaim)."""
-        settled: set[Delivery] = set()  # acked, handed back, or now a retry task's
-        try:
-            retrying = await self.process(subscription, deliveries)
-            for delivery in deliveries:
-                if delivery in retrying:
-                    self._track(self._follow_up(subscription, delivery, retrying[delivery]))
-                    settled.add(delivery)
-                else:
-                    self._settle(subscription, delivery, settled, finished=True)
-        except redis.RedisError as exc:
-            logger.warning(
-                "redis failed while handling entries=%d group=%s (%s); left pending for a reclaim",
-                len(deliveries),
-                subscription.group,
-                type(exc).__name__,
-            )
-        except asyncio.CancelledError:
-            logger.warning(
-                "handing back entries=%d group=%s: the shutdown grace period is over",
-                len(deliveries) - len(settled),
-                subscription.group,
-            )
-            raise
-        except Exception:
-            # A bug of ours (user code's errors are handled by the dispatcher).
-            await self._isolate_bug(subscription, deliveries, settled)
-        finally:
-            for delivery in deliveries:
-                if delivery not in settled:
-                    self._settle(subscription, delivery, settled, finished=False)
-            subscription.flush_acks_soon()
-
-    async def _isolate_bug(
-        self, subscription: Subscription, deliveries: list[Delivery], settled: set[Delivery]
-    ) -> None:
-        """After a bug of ours failed a batch: hand back only the entries that trigger it.
-
-        A lone entry is handed back (reclaimed later and, after ``max_deliveries``,
-        dead-lettered); a batch is handled again one entry at a time, so that one bad entry
-        does not take its batch-mates to the dead letters with it.
-        """
-        if len(deliveries) == 1:
-            logger.exception(
-                "handling failed entry=%s group=%s; left pending for a reclaim",
-                deliveries[0].entry_id,
-                subscription.group,
-            )
-            return
-        logger.warning(
-            "handling a batch failed entries=%d group=%s; handling them one at a time",
-            len(deliveries),
-            subscription.group,
-        )
-        for delivery in deliveries:
-            if delivery not in settled:
-                settled.add(delivery)  # from here on, its own ``_handle`` settles it
-                await self._handle(subscription, [delivery])
-
-    async def _follow_up(
-        self, subscription: Subscription, delivery: Delivery, unfinished: list[Unfinished]
-    ) -> None:
-        """Go on with the handlers of one entry that failed their first attempt or still run."""
-        settled: set[Delivery] = set()
-        finished = False
-        try:
-            await asyncio.gather(*(self.dispatcher.finish(handler) for handler in unfinished))
-            finished = True
-        except redis.RedisError as exc:
-            logger.warning(
-                "redis failed while finishing entry=%s group=%s (%s); left pending for a reclaim",
-                delivery.entry_id,
-                subscription.group,
-                type(exc).__name__,
-            )
-        finally:
-            self._settle(subscription, delivery, settled, finished=finished)
-            subscription.flush_acks_soon()
-
-    def _settle(
-        self,
-        subscription: Subscription,
-        delivery: Delivery,
-        settled: set[Delivery],
-        *,
-        finished: bool,
-    ) -> None:
-        """Queue the entry's ack (``finished``) or hand it back for a reclaim; free its slot."""
-        if finished:
-            subscription.finish(delivery)
-            self.handled += 1
-            EVENTS_CONSUMED.labels(subscription.group).inc()
-        else:
-            subscription.release(delivery)
-        settled.add(delivery)
-        self._capacity.release()
-
-    async def process(
-        self, subscription: Subscription, deliveries: list[Delivery]
-    ) -> dict[Delivery, list[Unfinished]]:
-        """Decode a batch and run its handlers' first attempts; dead-letter what is invalid.
-
-        Returns:
-            The entries with handlers left unfinished (failed, or still running), and those
-            handlers.
-        """
-        batch: list[Work] = []
-        for delivery in deliveries:
-            try:
-                event = delivery.event()
-            except EventValidationError as exc:
-                if subscription.reports_poison:
-                    DEAD_LETTERS.labels(exc.reason).inc()
-                    await self._dead_letters.add(
-                        stream=delivery.stream,
-                        entry_id=delivery.entry_id,
-                        payload=delivery.payload,
-                        reason=exc.reason,
-                        error=exc.detail,
-                    )
-                continue
-            handlers = await self._select(subscription, delivery, event)
-            if handlers:
-                batch.append(Work(event, handlers, delivery.stream, delivery.entry_id))
-        by_entry = {(d.stream, d.entry_id): d for d in deliveries}
-        retrying: dict[Delivery, list[Unfinished]] = {}
-        for failure in await self.dispatcher.first_attempts(batch):
-            entry = by_entry[failure.work.stream, failure.work.entry_id]
-            retrying.setdefault(entry, []).append(failure)
-        return retrying
-
-    async def _select(
-        self, subscription: Subscription, delivery: Delivery, event: BusEvent
-    ) -> list[Handler]:
-        """The handlers ``event`` triggers in this group; dead-letter the hooks it names that
-        this code location lacks."""
-        handlers, missing = subscription.select(event)
-        for hook in missing:
-            DEAD_LETTERS.labels("unknown_hook").inc()
-            await self._dead_letters.add(
-                stream=delivery.stream,
-                entry_id=delivery.entry_id,
-                payload=delivery.payload,
-                reason="unknown_hook",
-                error=str(hook.error),
-                handler=hook.name,
-                event_id=event.event_id,
-            )
-        return handlers
-
     async def _drain(self) -> None:
         """Let running handlers finish within the grace period; hand back the rest; ack."""
-        if self._handling:
+        if self.intake.tasks:
             logger.info(
                 "finishing %d entries before stopping (grace %.1fs)",
-                len(self._handling),
+                len(self.intake.tasks),
                 self.settings.shutdown_grace_s,
             )
             deadline = time.monotonic() + self.settings.shutdown_grace_s
             # Batches may hand failed handlers to new retry tasks meanwhile: wait for those too.
-            while self._handling and (left_s := deadline - time.monotonic()) > 0:
-                await asyncio.wait(list(self._handling), timeout=left_s)
-            await cancel_all(list(self._handling))
+            while self.intake.tasks and (left_s := deadline - time.monotonic()) > 0:
+                await asyncio.wait(list(self.intake.tasks), timeout=left_s)
+            await cancel_all(list(self.intake.tasks))
         await asyncio.gather(
             *(sub.pending_flush for sub in self.subscriptions if sub.pending_flush),
             return_exceptions=True,

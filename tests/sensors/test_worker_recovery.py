@@ -12,11 +12,9 @@ import pytest
 import redis
 
 from bus import HOOKS_GROUP, BusEvent, Keys, decode_event
-from bus.consumer import Delivery
 from engine import EngineSettings
 from sensors import CodeLocation, Worker, WorkerSettings
-from sensors.handlers import Handler
-from sensors.subscription import Subscription
+from sensors.handlers import Handler, MissingHook
 from tests.code_locations import basic
 from tests.conftest import TEST_PREFIX
 from tests.processes import wait_until
@@ -33,15 +31,19 @@ def clear_calls() -> Iterator[None]:
     basic.CALLS.clear()
 
 
-class BuggyWorker(Worker):
-    """A worker with a bug of its own (not in a hook) on the events of job ``quiet``."""
+def with_a_bug(worker: Worker) -> Worker:
+    """``worker`` with a bug of its own (not in a hook) on the events of job ``quiet``."""
+    hooks = worker.subscriptions[0]
+    assert hooks.group == HOOKS_GROUP
+    select = hooks.select
 
-    async def _select(
-        self, subscription: Subscription, delivery: Delivery, event: BusEvent
-    ) -> list[Handler]:
-        if event.job_name == "quiet" and subscription.group == HOOKS_GROUP:
+    def buggy(event: BusEvent) -> tuple[list[Handler], list[MissingHook]]:
+        if event.job_name == "quiet":
             raise RuntimeError("a bug in hookbus")
-        return await super()._select(subscription, delivery, event)
+        return select(event)
+
+    hooks.select = buggy
+    return worker
 
 
 @contextmanager
@@ -77,8 +79,8 @@ def test_an_entry_our_code_fails_on_is_handed_back_then_dead_lettered(
             "max_deliveries": 2,
         }
     )
-    worker = BuggyWorker(CodeLocation.load("tests.code_locations.basic"), settings)
-    with caplog.at_level(logging.ERROR, logger="sensors.worker"), running(worker):
+    worker = with_a_bug(Worker(CodeLocation.load("tests.code_locations.basic"), settings))
+    with caplog.at_level(logging.ERROR, logger="sensors.intake"), running(worker):
         bad = basic.quiet.execute_in_process(settings=engine_settings).run_id
         good = basic.etl.execute_in_process(raise_on_error=False, settings=engine_settings).run_id
         bad_ids = {

@@ -1,0 +1,220 @@
+"""From a read batch to its acks: decode, pick the handlers, run them, settle each entry.
+
+The worker's read loops hand each batch they read here (``Intake.hand_out``), which runs it
+as one task: the entries are decoded (invalid ones dead-lettered), each subscription picks
+its handlers, the dispatcher runs every first attempt together, and each entry is then
+*settled*: queued for its ack, handed to a task of its own while some of its handlers
+retry (or still run), or handed back (left pending, for a reclaim) when Redis fails, the
+shutdown grace period ends, or a bug of ours gets in the way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+import redis
+
+from bus.consumer import Delivery
+from bus.deadletter import DeadLetters
+from bus.errors import EventValidationError
+from bus.events import BusEvent
+from sensors.dispatch import Dispatcher, Unfinished, Work
+from sensors.handlers import Handler
+from sensors.metrics import DEAD_LETTERS, EVENTS_CONSUMED
+from sensors.subscription import Subscription
+
+logger = logging.getLogger(__name__)
+
+
+class Intake:
+    """Handles read batches, holding at most ``max_in_flight`` entries at once.
+
+    Args:
+        dispatcher: runs the handlers.
+        dead_letters: where invalid entries and unknown hooks go.
+        max_in_flight: entries held at once; reading waits beyond it.
+    """
+
+    def __init__(
+        self, dispatcher: Dispatcher, dead_letters: DeadLetters, *, max_in_flight: int
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._dead_letters = dead_letters
+        self._capacity = asyncio.Semaphore(max_in_flight)
+        #: The batches and follow-ups running now.
+        self.tasks: set[asyncio.Task[None]] = set()
+        #: Entries settled as finished (queued for their ack).
+        self.handled = 0
+
+    def __repr__(self) -> str:
+        return f"<Intake tasks={len(self.tasks)} handled={self.handled}>"
+
+    async def hand_out(self, subscription: Subscription, deliveries: list[Delivery]) -> None:
+        """Start one task for the batch, waiting while ``max_in_flight`` entries are held."""
+        if not deliveries:
+            return
+        for delivery in deliveries:
+            subscription.hold(delivery)
+        for _ in deliveries:
+            await self._capacity.acquire()
+        self._track(self._handle(subscription, deliveries))
+
+    def _track(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _handle(self, subscription: Subscription, deliveries: list[Delivery]) -> None:
+        """Handle a batch: each entry is queued for its ack, handed to a task retrying its
+        failed handlers, or handed back (left pending for a reclaim)."""
+        settled: set[Delivery] = set()  # acked, handed back, or now a retry task's
+        try:
+            retrying = await self.process(subscription, deliveries)
+            for delivery in deliveries:
+                if delivery in retrying:
+                    self._track(self._follow_up(subscription, delivery, retrying[delivery]))
+                    settled.add(delivery)
+                else:
+                    self._settle(subscription, delivery, settled, finished=True)
+        except redis.RedisError as exc:
+            logger.warning(
+                "redis failed while handling entries=%d group=%s (%s); left pending for a reclaim",
+                len(deliveries),
+                subscription.group,
+                type(exc).__name__,
+            )
+        except asyncio.CancelledError:
+            logger.warning(
+                "handing back entries=%d group=%s: the shutdown grace period is over",
+                len(deliveries) - len(settled),
+                subscription.group,
+            )
+            raise
+        except Exception:
+            # A bug of ours (user code's errors are handled by the dispatcher).
+            await self._isolate_bug(subscription, deliveries, settled)
+        finally:
+            for delivery in deliveries:
+                if delivery not in settled:
+                    self._settle(subscription, delivery, settled, finished=False)
+            subscription.flush_acks_soon()
+
+    async def _isolate_bug(
+        self, subscription: Subscription, deliveries: list[Delivery], settled: set[Delivery]
+    ) -> None:
+        """After a bug of ours failed a batch: hand back only the entries that trigger it.
+
+        A lone entry is handed back (reclaimed later and, after ``max_deliveries``,
+        dead-lettered); a batch is handled again one entry at a time, so that one bad entry
+        does not take its batch-mates to the dead letters with it.
+        """
+        if len(deliveries) == 1:
+            logger.exception(
+                "handling failed entry=%s group=%s; left pending for a reclaim",
+                deliveries[0].entry_id,
+                subscription.group,
+            )
+            return
+        logger.warning(
+            "handling a batch failed entries=%d group=%s; handling them one at a time",
+            len(deliveries),
+            subscription.group,
+        )
+        for delivery in deliveries:
+            if delivery not in settled:
+                settled.add(delivery)  # from here on, its own ``_handle`` settles it
+                await self._handle(subscription, [delivery])
+
+    async def _follow_up(
+        self, subscription: Subscription, delivery: Delivery, unfinished: list[Unfinished]
+    ) -> None:
+        """Go on with the handlers of one entry that failed their first attempt or still run."""
+        settled: set[Delivery] = set()
+        finished = False
+        try:
+            await asyncio.gather(*(self._dispatcher.finish(handler) for handler in unfinished))
+            finished = True
+        except redis.RedisError as exc:
+            logger.warning(
+                "redis failed while finishing entry=%s group=%s (%s); left pending for a reclaim",
+                delivery.entry_id,
+                subscription.group,
+                type(exc).__name__,
+            )
+        finally:
+            self._settle(subscription, delivery, settled, finished=finished)
+            subscription.flush_acks_soon()
+
+    def _settle(
+        self,
+        subscription: Subscription,
+        delivery: Delivery,
+        settled: set[Delivery],
+        *,
+        finished: bool,
+    ) -> None:
+        """Queue the entry's ack (``finished``) or hand it back for a reclaim; free its slot."""
+        if finished:
+            subscription.finish(delivery)
+            self.handled += 1
+            EVENTS_CONSUMED.labels(subscription.group).inc()
+        else:
+            subscription.release(delivery)
+        settled.add(delivery)
+        self._capacity.release()
+
+    async def process(
+        self, subscription: Subscription, deliveries: list[Delivery]
+    ) -> dict[Delivery, list[Unfinished]]:
+        """Decode a batch and run its handlers' first attempts; dead-letter what is invalid.
+
+        Returns:
+            The entries with handlers left unfinished (failed, or still running), and those
+            handlers.
+        """
+        batch: list[Work] = []
+        for delivery in deliveries:
+            try:
+                event = delivery.event()
+            except EventValidationError as exc:
+                if subscription.reports_poison:
+                    DEAD_LETTERS.labels(exc.reason).inc()
+                    await self._dead_letters.add(
+                        stream=delivery.stream,
+                        entry_id=delivery.entry_id,
+                        payload=delivery.payload,
+                        reason=exc.reason,
+                        error=exc.detail,
+                    )
+                continue
+            handlers = await self._select(subscription, delivery, event)
+            if handlers:
+                batch.append(Work(event, handlers, delivery.stream, delivery.entry_id))
+        by_entry = {(d.stream, d.entry_id): d for d in deliveries}
+        retrying: dict[Delivery, list[Unfinished]] = {}
+        for failure in await self._dispatcher.first_attempts(batch):
+            entry = by_entry[failure.work.stream, failure.work.entry_id]
+            retrying.setdefault(entry, []).append(failure)
+        return retrying
+
+    async def _select(
+        self, subscription: Subscription, delivery: Delivery, event: BusEvent
+    ) -> list[Handler]:
+        """The handlers ``event`` triggers in this group; dead-letter the hooks it names that
+        this code location lacks."""
+        handlers, missing = subscription.select(event)
+        for hook in missing:
+            DEAD_LETTERS.labels("unknown_hook").inc()
+            await self._dead_letters.add(
+                stream=delivery.stream,
+                entry_id=delivery.entry_id,
+                payload=delivery.payload,
+                reason="unknown_hook",
+                error=str(hook.error),
+                handler=hook.name,
+                event_id=event.event_id,
+            )
+        return handlers
