@@ -25,16 +25,26 @@ from bus.keys import Keys
 
 T = TypeVar("T")
 
-#: KEYS: the keys to write, then the keys to check; ARGV: the TTL, how many keys are
-#: written, then each written key's value. Returns 0/1 per checked key.
+#: ARGV: the TTL, the key prefix, the keys to check, then (value, keys to write) pairs;
+#: each list of keys is one argument, the keys' suffixes after the prefix joined by NUL
+#: (redis-py packs each argument in Python: thousands of them cost more than the work).
+#: Returns 0/1 per checked key, after the writes. The keys are not declared: on a single
+#: Redis that is allowed; a Redis Cluster gets a pipeline instead (``Ledger._round_trip``).
 _SET_THEN_EXISTS = """
-local ttl, written = tonumber(ARGV[1]), tonumber(ARGV[2])
-for i = 1, written do
-  redis.call('SET', KEYS[i], ARGV[2 + i], 'EX', ttl)
+local function split(joined)
+  local parts = {}
+  for part in string.gmatch(joined, '[^%z]+') do parts[#parts + 1] = part end
+  return parts
+end
+local ttl, prefix = tonumber(ARGV[1]), ARGV[2]
+for group = 4, #ARGV, 2 do
+  for _, suffix in ipairs(split(ARGV[group + 1])) do
+    redis.call('SET', prefix .. suffix, ARGV[group], 'EX', ttl)
+  end
 end
 local found = {}
-for i = written + 1, #KEYS do
-  found[#found + 1] = redis.call('EXISTS', KEYS[i])
+for _, suffix in ipairs(split(ARGV[3])) do
+  found[#found + 1] = redis.call('EXISTS', prefix .. suffix)
 end
 return found
 """
@@ -197,9 +207,15 @@ class Ledger:
                     pipe.exists(key)
                 replies = await pipe.execute()
             return [int(reply) for reply in replies[len(written) :]]
-        keys = [key for key, _ in written] + checked
-        args: list[str | int] = [self._ttl_s, len(written), *(value for _, value in written)]
-        return [int(reply) for reply in await self._script(keys=keys, args=args)]
+        prefix = self._keys.handled("", "")[:-1]  # "<prefix>:handled:", what every key shares
+        start = len(prefix)
+        by_value: dict[str, list[str]] = {}
+        for key, value in written:
+            by_value.setdefault(value, []).append(key[start:])
+        args: list[str | int] = [self._ttl_s, prefix, "\0".join(key[start:] for key in checked)]
+        for value, suffixes in by_value.items():
+            args += [value, "\0".join(suffixes)]
+        return [int(reply) for reply in await self._script(keys=[], args=args)]
 
     async def get(self, event_id: str, handler: str) -> LedgerRecord | None:
         """The record of ``handler`` on ``event_id``, or ``None`` if it has not succeeded."""

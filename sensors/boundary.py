@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sensors.errors import HookExecutionError
-from sensors.hook_threads import HookThreads, Outcome, ThreadCall
+from sensors.hook_threads import HookThreads, Outcome
 
 
 async def call_user_code(
@@ -80,7 +80,8 @@ async def _call(
     return result
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is made per handler call (see ``Outcome``).
+@dataclass(slots=True)
 class UserCall:
     """One call into user code for ``call_user_code_many``: ``fn(*args, **kwargs)``."""
 
@@ -95,6 +96,10 @@ class UserCall:
     def target(self) -> Callable[..., Any]:
         """The function itself (a HookDefinition/SensorDefinition wraps its function)."""
         return getattr(self.fn, "fn", self.fn)
+
+    def __call__(self) -> Any:
+        """Make the call (in a hook thread, for a sync function)."""
+        return self.target(*self.args, **self.kwargs)
 
     def error(self, cause: BaseException) -> HookExecutionError:
         """What ``call_user_code`` would have raised for ``cause``."""
@@ -125,14 +130,7 @@ async def call_user_code_many(
     async_calls = [call for call, on_loop in zip(calls, is_async, strict=True) if on_loop]
     on_the_loop = [asyncio.ensure_future(_async_outcome(call, timeout_s)) for call in async_calls]
     in_threads, _ = await asyncio.gather(
-        threads.run_many(
-            [
-                ThreadCall(functools.partial(call.target, *call.args, **call.kwargs), call.handler)
-                for call in sync_calls
-            ],
-            timeout_s=timeout_s,
-            patience_s=patience_s,
-        ),
+        threads.run_many(sync_calls, timeout_s=timeout_s, patience_s=patience_s),
         asyncio.wait(on_the_loop, timeout=patience_s) if on_the_loop else asyncio.sleep(0),
     )
     sync_outcomes = iter(

@@ -35,10 +35,10 @@ from sensors.handlers import Handler
 from sensors.hook_threads import HookThreads, Outcome
 from sensors.metrics import (
     DEAD_LETTERS,
-    EVENT_TO_HANDLER_START,
-    HANDLER_DURATION,
-    HANDLER_RUNS,
+    event_to_handler_start,
+    handler_duration,
     handler_kind,
+    handler_runs,
 )
 from sensors.resources import ResourceBuilder
 
@@ -142,7 +142,7 @@ class Dispatcher:
         done = await self._ledger.done_many([(w.event.event_id, h.name) for w, h in pairs])
         for (work, handler), already in zip(pairs, done, strict=True):
             if already:
-                HANDLER_RUNS.labels(handler_kind(handler.name), "skipped_duplicate").inc()
+                handler_runs(handler_kind(handler.name), "skipped_duplicate").inc()
                 logger.info(
                     "skipped (already done) handler=%s event_id=%s",
                     handler.name,
@@ -239,7 +239,7 @@ class Dispatcher:
         for work, handler in todo:
             event = work.event
             latency_s = (started_at - event.occurred_at).total_seconds()
-            EVENT_TO_HANDLER_START.labels(handler_kind(handler.name)).observe(max(latency_s, 0))
+            event_to_handler_start(handler_kind(handler.name)).observe(max(latency_s, 0))
             try:
                 resources = (
                     await self._resources.build(handler, event_id=event.event_id, attempt=attempt)
@@ -269,7 +269,7 @@ class Dispatcher:
             await self._give_up(work, handler, exc, attempt)
             return None
         self.retried += 1
-        HANDLER_RUNS.labels(handler_kind(handler.name), "failed").inc()
+        handler_runs(handler_kind(handler.name), "failed").inc()
         logger.warning(
             "handler failed handler=%s event_id=%s attempt=%d; retrying in %.2fs: %s",
             handler.name,
@@ -282,7 +282,7 @@ class Dispatcher:
 
     async def _give_up(self, work: Work, handler: Handler, exc: Exception, attempts: int) -> None:
         self.failed += 1
-        HANDLER_RUNS.labels(handler_kind(handler.name), "dead_lettered").inc()
+        handler_runs(handler_kind(handler.name), "dead_lettered").inc()
         DEAD_LETTERS.labels("handler_failed").inc()
         await self._dead_letters.add(
             stream=work.stream,
@@ -324,26 +324,34 @@ class Dispatcher:
     def _log_successes(
         self, succeeded: list[tuple[Work, Handler]], *, attempt: int, started_at: datetime
     ) -> None:
-        """One INFO line and the metrics per handler that succeeded (their calls ran
-        together, so ``duration_ms`` is the whole batch's)."""
+        """Count the handlers that succeeded (their calls ran together, so the duration is
+        the whole batch's); a DEBUG line each.
+
+        DEBUG, not INFO: at thousands of events a second a line per handler costs as much
+        as the hooks themselves. Failures, retries and dead letters are WARNING lines, the
+        worker logs its progress every minute (``sensors.upkeep.report_progress``), the
+        counts are in the metrics and each success is in the ledger.
+        """
         self.succeeded += len(succeeded)
         duration_s = (utc_now() - started_at).total_seconds()
+        debug = logger.isEnabledFor(logging.DEBUG)
         for work, handler in succeeded:
             kind = handler_kind(handler.name)
-            HANDLER_RUNS.labels(kind, "succeeded").inc()
-            HANDLER_DURATION.labels(kind).observe(duration_s)
-            event = work.event
-            logger.info(
-                "handler succeeded handler=%s event_id=%s run_id=%s state=%s attempt=%d "
-                "latency_ms=%.1f duration_ms=%.1f",
-                handler.name,
-                event.event_id,
-                event.run_id,
-                event_state(event),
-                attempt,
-                (started_at - event.occurred_at).total_seconds() * 1000,
-                duration_s * 1000,
-            )
+            handler_runs(kind, "succeeded").inc()
+            handler_duration(kind).observe(duration_s)
+            if debug:
+                event = work.event
+                logger.debug(
+                    "handler succeeded handler=%s event_id=%s run_id=%s state=%s attempt=%d "
+                    "latency_ms=%.1f duration_ms=%.1f",
+                    handler.name,
+                    event.event_id,
+                    event.run_id,
+                    event_state(event),
+                    attempt,
+                    (started_at - event.occurred_at).total_seconds() * 1000,
+                    duration_s * 1000,
+                )
 
 
 async def _after(handler: Handler, outcome: Outcome) -> Outcome:

@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sensors.metrics import HOOK_THREADS_ABANDONED
 
@@ -51,15 +51,29 @@ RAMP_TICK_S = 0.005
 MAX_TICK_S = 0.05
 
 
-@dataclass(frozen=True, slots=True)
-class ThreadCall:
-    """One sync call to make in a thread: ``call()``, on behalf of ``handler``."""
+class ThreadCall(Protocol):
+    """One sync call to make in a thread, on behalf of a handler (``call()``)."""
 
-    call: Callable[[], Any]
+    @property
+    def handler(self) -> str: ...
+
+    def __call__(self) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """``fn()`` as a ``ThreadCall``."""
+
+    fn: Callable[[], Any]
     handler: str
 
+    def __call__(self) -> Any:
+        return self.fn()
 
-@dataclass(frozen=True, slots=True)
+
+# Not frozen: one is made per handler call, and a frozen dataclass's __init__ costs several
+# times more; nothing changes an outcome after it is made.
+@dataclass(slots=True)
 class Outcome:
     """How one call ended: ``value`` is what it returned (``ok``) or what it raised."""
 
@@ -110,7 +124,7 @@ class _Drainer:
                 index = self.current = batch.todo.popleft()
                 self.started = time.monotonic()
             try:
-                outcome = Outcome(True, batch.calls[index].call())
+                outcome = Outcome(True, batch.calls[index]())
             except BaseException as exc:  # user code: whatever it raises is its outcome
                 outcome = Outcome(False, exc)
             with batch.lock:
@@ -156,7 +170,7 @@ class HookThreads:
             TimeoutError: the call ran longer than ``timeout_s`` (its thread is abandoned).
             Exception: whatever ``call()`` raised.
         """
-        (outcome,) = await self.run_many([ThreadCall(call, handler)], timeout_s=timeout_s)
+        (outcome,) = await self.run_many([_Call(call, handler)], timeout_s=timeout_s)
         assert isinstance(outcome, Outcome)  # no patience: every call has ended
         if outcome.ok:
             return outcome.value

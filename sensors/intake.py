@@ -23,7 +23,7 @@ from bus.errors import EventValidationError
 from bus.events import BusEvent
 from sensors.dispatch import Dispatcher, Unfinished, Work
 from sensors.handlers import Handler
-from sensors.metrics import DEAD_LETTERS, EVENTS_CONSUMED
+from sensors.metrics import DEAD_LETTERS, events_consumed
 from sensors.subscription import Subscription
 
 logger = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ class Intake:
         if finished:
             subscription.finish(delivery)
             self.handled += 1
-            EVENTS_CONSUMED.labels(subscription.group).inc()
+            events_consumed(subscription.group).inc()
         else:
             subscription.release(delivery)
         settled.add(delivery)

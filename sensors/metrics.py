@@ -7,6 +7,7 @@ process and Python collectors.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Final
 
@@ -77,6 +78,31 @@ READER_RESTARTS: Final = Counter(
     "Read loops of a consumer group restarted after an unexpected error, by group.",
     ["group"],
 )
+
+
+@functools.cache
+def events_consumed(group: str) -> Counter:
+    """``EVENTS_CONSUMED`` for one group (cached, as ``handler_runs``)."""
+    return EVENTS_CONSUMED.labels(group)
+
+
+@functools.cache
+def handler_runs(kind: str, outcome: str) -> Counter:
+    """``HANDLER_RUNS`` for one kind and outcome (cached: ``labels`` costs a lock and a
+    lookup, paid per handler at thousands of handlers a second)."""
+    return HANDLER_RUNS.labels(kind, outcome)
+
+
+@functools.cache
+def handler_duration(kind: str) -> Histogram:
+    """``HANDLER_DURATION`` for one kind (cached, as ``handler_runs``)."""
+    return HANDLER_DURATION.labels(kind)
+
+
+@functools.cache
+def event_to_handler_start(kind: str) -> Histogram:
+    """``EVENT_TO_HANDLER_START`` for one kind (cached, as ``handler_runs``)."""
+    return EVENT_TO_HANDLER_START.labels(kind)
 
 
 def handler_kind(handler_name: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from bus.settings import BusSettings
 from notifiers.settings import NotifierSettings
@@ -26,8 +26,10 @@ class WorkerSettings(NotifierSettings):
     consumer_name: str = Field(default_factory=_default_consumer_name, min_length=1)
     #: How long one XREADGROUP waits for new entries, in milliseconds.
     block_ms: int = Field(default=2_000, ge=1)
-    #: Entries read per XREADGROUP.
-    read_count: int = Field(default=64, ge=1)
+    #: Entries read per XREADGROUP (at most ``max_in_flight``). A batch is handled as one
+    #: (one ledger round trip, one hand-off to the hook threads), so bigger batches cost
+    #: less per event; a quiet stream still returns each event at once.
+    read_count: int = Field(default=256, ge=1)
     #: Handlers (hooks, sensors) running at once in this worker; also the thread pool size
     #: for sync hooks.
     concurrency: int = Field(default=16, ge=1)
@@ -62,7 +64,7 @@ class WorkerSettings(NotifierSettings):
     reclaim_interval_s: float = Field(default=5.0, gt=0)
     #: Entries a worker holds at once (being handled or waiting for a handler slot);
     #: it reads no more until some are acked.
-    max_in_flight: int = Field(default=256, ge=1)
+    max_in_flight: int = Field(default=1024, ge=1)
     #: On SIGTERM, how long to let running handlers finish before handing their entries
     #: back (left pending for another worker), in seconds.
     shutdown_grace_s: float = Field(default=25.0, ge=0)
@@ -92,6 +94,16 @@ class WorkerSettings(NotifierSettings):
     stream_max_len: int = Field(default=1_000_000, ge=1)
     #: Dead letters older than this are trimmed, in seconds (default 30 days).
     dead_letter_max_age_s: float = Field(default=30 * 24 * 3600, gt=0)
+
+    @model_validator(mode="after")
+    def _batches_fit_in_flight(self) -> WorkerSettings:
+        if self.read_count > self.max_in_flight:
+            raise ValueError(
+                f"HOOKBUS_READ_COUNT ({self.read_count}) is larger than HOOKBUS_MAX_IN_FLIGHT "
+                f"({self.max_in_flight}): a batch read must fit in what a worker may hold. "
+                "Lower HOOKBUS_READ_COUNT or raise HOOKBUS_MAX_IN_FLIGHT."
+            )
+        return self
 
 
 class HealthThresholds(BusSettings):

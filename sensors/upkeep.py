@@ -87,6 +87,32 @@ async def keep_fresh(subscriptions: list[Subscription], settings: WorkerSettings
                 )
 
 
+#: How often a worker logs what it did since its last progress line, in seconds.
+PROGRESS_INTERVAL_S = 60.0
+
+
+async def report_progress(
+    counts: Callable[[], dict[str, int]], *, interval_s: float = PROGRESS_INTERVAL_S
+) -> None:
+    """Log one INFO line per interval with what the worker did meanwhile (nothing if idle).
+
+    Handler successes are DEBUG lines (one per handler would flood the log at thousands
+    a second); this line says the worker is working. Runs until cancelled.
+    """
+    before = counts()
+    while True:
+        await asyncio.sleep(interval_s)
+        now = counts()
+        done = {name: now[name] - before.get(name, 0) for name in now}
+        before = now
+        if any(done.values()):
+            logger.info(
+                "progress in the last %gs: %s",
+                interval_s,
+                " ".join(f"{name}={count}" for name, count in done.items()),
+            )
+
+
 async def heartbeat(client: aioredis.Redis, settings: WorkerSettings, location: str) -> None:
     """Keep the worker's liveness key set (expiring after three missed beats). Runs until
     cancelled."""

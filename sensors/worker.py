@@ -40,7 +40,7 @@ from sensors.schedule import Periodic
 from sensors.settings import WorkerSettings
 from sensors.step_failures import StepFailures
 from sensors.subscription import Subscription, subscriptions_for
-from sensors.upkeep import cancel_all, heartbeat, keep_fresh, pause, supervised
+from sensors.upkeep import cancel_all, heartbeat, keep_fresh, pause, report_progress, supervised
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +162,7 @@ class Worker:
         upkeep = [
             asyncio.create_task(heartbeat(self._client, self.settings, self.location.module_name)),
             asyncio.create_task(keep_fresh(self.subscriptions, self.settings)),
+            asyncio.create_task(report_progress(self._progress)),
         ]
         self.periodic.start()
         await self._stopping.wait()
@@ -170,6 +171,14 @@ class Worker:
         await self.periodic.stop()
         await cancel_all(upkeep)
         logger.info("worker stopped %r", self)
+
+    def _progress(self) -> dict[str, int]:
+        return {
+            "entries": self.handled,
+            "handlers_succeeded": self.dispatcher.succeeded,
+            "retried": self.dispatcher.retried,
+            "dead_lettered": self.dispatcher.failed,
+        }
 
     @property
     def handled(self) -> int:

@@ -31,3 +31,13 @@ def test_every_command_refuses_to_start() -> None:
     result = CliRunner(env={"HOOKBUS_REDIS_ULR": "redis://x"}).invoke(main, ["status"])
     assert result.exit_code == 2
     assert "Did you mean HOOKBUS_REDIS_URL?" in result.output
+
+
+def test_a_read_batch_larger_than_what_a_worker_may_hold_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from sensors.settings import WorkerSettings
+
+    with pytest.raises(ValidationError, match="Lower HOOKBUS_READ_COUNT or raise"):
+        WorkerSettings(read_count=512, max_in_flight=256)
+    assert WorkerSettings(read_count=256, max_in_flight=256).read_count == 256
