@@ -24,37 +24,42 @@ occurrence and ``XADD``, atomically) — and then takes hops 3–7 like any othe
 handler being the check's own function (``sensors.handlers.check_handlers``).
 """
 
-from bus.connection import connect, connect_async
-from bus.consumer import Consumer, Delivery
-from bus.envvar import EnvVar
-from bus.errors import (
-    BusError,
-    BusUnavailableError,
-    ConfigError,
-    EventValidationError,
-    HookbusError,
-)
-from bus.events import (
-    SCHEMA_VERSION,
-    BusEvent,
-    CheckEvent,
-    CheckKind,
-    ErrorInfo,
-    Event,
-    HookRef,
-    OpEvent,
-    OpInfo,
-    RunEvent,
-    RunInfo,
-    decode_event,
-    encode_event,
-)
-from bus.keys import HOOKS_GROUP, Keys
-from bus.publisher import Publisher
-from bus.refs import DeclaredHook, HookAttachError, callable_ref, hook_ref
-from bus.settings import BusSettings
-from bus.states import OpState, RunState
-from bus.types import ResourceFactory, ResourceInitContext
+import typing
+
+from bus import lazy
+
+if typing.TYPE_CHECKING:
+    from bus.connection import connect, connect_async
+    from bus.consumer import Consumer, Delivery
+    from bus.envvar import EnvVar
+    from bus.errors import (
+        BusError,
+        BusUnavailableError,
+        ConfigError,
+        EventValidationError,
+        HookbusError,
+    )
+    from bus.events import (
+        SCHEMA_VERSION,
+        BusEvent,
+        CheckEvent,
+        CheckKind,
+        ErrorInfo,
+        Event,
+        HookRef,
+        OpEvent,
+        OpInfo,
+        RunEvent,
+        RunInfo,
+        decode_event,
+        encode_event,
+    )
+    from bus.keys import HOOKS_GROUP, Keys
+    from bus.publisher import Publisher
+    from bus.refs import DeclaredHook, HookAttachError, callable_ref, hook_ref
+    from bus.settings import BusSettings
+    from bus.states import OpState, RunState
+    from bus.types import ResourceFactory, ResourceInitContext
 
 __all__ = [
     "BusError",
@@ -93,3 +98,44 @@ __all__ = [
     "encode_event",
     "hook_ref",
 ]
+
+# Each public name and its module, imported on first use (``bus.lazy``): importing one
+# ``bus`` module (the engine needs ``bus.events``) must not load redis-py and the rest.
+_LAZY = {
+    "BusError": "bus.errors",
+    "BusEvent": "bus.events",
+    "BusSettings": "bus.settings",
+    "BusUnavailableError": "bus.errors",
+    "CheckEvent": "bus.events",
+    "CheckKind": "bus.events",
+    "ConfigError": "bus.errors",
+    "Consumer": "bus.consumer",
+    "DeclaredHook": "bus.refs",
+    "Delivery": "bus.consumer",
+    "EnvVar": "bus.envvar",
+    "ErrorInfo": "bus.events",
+    "Event": "bus.events",
+    "EventValidationError": "bus.errors",
+    "HOOKS_GROUP": "bus.keys",
+    "HookAttachError": "bus.refs",
+    "HookRef": "bus.events",
+    "HookbusError": "bus.errors",
+    "Keys": "bus.keys",
+    "OpEvent": "bus.events",
+    "OpInfo": "bus.events",
+    "OpState": "bus.states",
+    "Publisher": "bus.publisher",
+    "ResourceFactory": "bus.types",
+    "ResourceInitContext": "bus.types",
+    "RunEvent": "bus.events",
+    "RunInfo": "bus.events",
+    "RunState": "bus.states",
+    "SCHEMA_VERSION": "bus.events",
+    "callable_ref": "bus.refs",
+    "connect": "bus.connection",
+    "connect_async": "bus.connection",
+    "decode_event": "bus.events",
+    "encode_event": "bus.events",
+    "hook_ref": "bus.refs",
+}
+__getattr__, __dir__ = lazy.lazy_exports(__name__, _LAZY)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import JsonValue
 
-from bus.settings import BusSettings
+if TYPE_CHECKING:
+    from bus.settings import BusSettings
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,12 +25,25 @@ def test_all_is_sorted_and_matches_the_public_names(name: str) -> None:
     module = importlib.import_module(name)
     exported = list(module.__all__)
     assert exported == sorted(exported), f"{name}.__all__ is not sorted"
+    # ``dir`` includes the names a package imports on first use (``bus.lazy``), and
+    # ``getattr`` imports them: each one must resolve.
     public = {
         attr
-        for attr, value in vars(module).items()
-        if not attr.startswith("_") and not isinstance(value, types.ModuleType)
+        for attr in dir(module)
+        if not attr.startswith("_") and not isinstance(getattr(module, attr), types.ModuleType)
     }
     assert set(exported) == public
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_no_lazy_export_is_named_like_a_submodule(name: str) -> None:
+    # Importing ``pkg.x`` sets the attribute ``pkg.x`` to the module; a lazily exported
+    # ``x`` would then never reach ``__getattr__`` (``from engine import op`` would give
+    # the module ``engine.op``). Such names must be imported eagerly.
+    lazy_names = getattr(importlib.import_module(name), "_LAZY", {})
+    clashes = [attr for attr in lazy_names if (ROOT / name / f"{attr}.py").exists()]
+    clashes += [attr for attr in lazy_names if (ROOT / name / attr).is_dir()]
+    assert clashes == []
 
 
 @pytest.mark.parametrize("name", PACKAGES)
