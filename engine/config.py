@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import yaml
 from pydantic import BaseModel, ConfigDict, JsonValue, SecretStr, ValidationError
 
 from bus.envvar import EnvVar
@@ -59,6 +58,8 @@ class RunConfig(BaseModel):
             return source
         data: Any = source or {}
         if isinstance(source, str | Path):
+            import yaml  # deferred: only a config file needs PyYAML, defining a job does not
+
             try:
                 data = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
             except (OSError, yaml.YAMLError) as exc:

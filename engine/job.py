@@ -11,17 +11,18 @@ import dataclasses
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from bus.events import HookRef
 from bus.refs import split_partial
 from bus.states import RunState
 from engine.errors import DefinitionError
-from engine.execute import execute_job
 from engine.hooks import declared_hook_refs, hook_targets, state_hook_refs
 from engine.op import OpDefinition
 from engine.result import RunResult
-from engine.settings import EngineSettings
+
+if TYPE_CHECKING:
+    from engine.settings import EngineSettings
 
 #: Threads for ``op.submit(...)`` in a run, unless ``@job(max_concurrency=N)`` says.
 DEFAULT_MAX_CONCURRENCY = 8
@@ -100,6 +101,10 @@ class JobDefinition:
             RunConfigError: the run config does not fit the job (nothing was published).
             RunFailedError: ``raise_on_error`` and the run did not complete.
         """
+        # Deferred: running needs redis-py and the settings loader; importing a module
+        # that only defines jobs must not pay for them (``import engine`` ≤ 0.3 s).
+        from engine.execute import execute_job
+
         return execute_job(
             self,
             args,

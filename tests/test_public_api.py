@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import importlib
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -44,6 +46,22 @@ def test_no_lazy_export_is_named_like_a_submodule(name: str) -> None:
     clashes = [attr for attr in lazy_names if (ROOT / name / f"{attr}.py").exists()]
     clashes += [attr for attr in lazy_names if (ROOT / name / attr).is_dir()]
     assert clashes == []
+
+
+def test_defining_jobs_does_not_import_what_running_them_needs() -> None:
+    """``import engine`` ≤ 0.3 s (issue 8): a module of jobs and ops loads no Redis client,
+    settings loader or YAML parser until a run starts."""
+    code = (
+        "import sys\n"
+        "import engine\n"
+        "from engine import GraphDefinition, JobDefinition, RunConfig, graph, job, op\n"
+        "heavy = ['redis', 'pydantic_settings', 'yaml', 'bus.connection', 'engine.run']\n"
+        "print(sorted(name for name in heavy if name in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("name", PACKAGES)
