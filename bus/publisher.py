@@ -220,7 +220,11 @@ class Publisher:
                 target=self._flush_loop, name="hookbus-publisher", daemon=True
             )
             self._flusher.start()
-        self._wake.notify()
+        elif len(self._backlog) == 1:
+            # The flusher sleeps on ``_wake`` only while the backlog is empty (while it
+            # lingers it waits for ``close`` alone), so only a batch's first event wakes
+            # it: waking it for every event cost a thread switch per event.
+            self._wake.notify()
 
     def _flush_loop(self) -> None:
         """The flusher thread: once events wait, let more gather for the linger, then send."""
