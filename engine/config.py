@@ -194,8 +194,10 @@ def redact_output(value: object, redact_keys: Iterable[str]) -> JsonValue:
     too) has its value replaced; a summary whose ``repr`` mentions such a key is replaced
     whole, since a repr cannot be redacted field by field.
     """
-    patterns = [key.lower() for key in redact_keys]
-    return _redact_json(summarise_output(value), patterns)
+    summary = summarise_output(value)
+    if not isinstance(summary, dict | list):
+        return summary  # no keys, nothing to redact
+    return _redact_json(summary, [key.lower() for key in redact_keys])
 
 
 def _redact_json(value: JsonValue, patterns: list[str]) -> JsonValue:
