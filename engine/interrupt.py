@@ -30,12 +30,14 @@ class Interrupter:
     def __repr__(self) -> str:
         return f"<Interrupter armed={self._armed}>"
 
-    @contextlib.contextmanager
-    def armed(self, interruptible: bool) -> Iterator[None]:
+    def armed(self, interruptible: bool) -> contextlib.AbstractContextManager[None]:
         """Allow ``interrupt`` while the block runs (if ``interruptible``, main thread only)."""
         if not interruptible or threading.current_thread() is not threading.main_thread():
-            yield
-            return
+            return contextlib.nullcontext()  # every op passes here: keep it cheap
+        return self._arm()
+
+    @contextlib.contextmanager
+    def _arm(self) -> Iterator[None]:
         previous = signal.signal(INTERRUPT_SIGNAL, self._raise)
         self._armed = True
         try:

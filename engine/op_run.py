@@ -150,7 +150,8 @@ def _attempts(
 ) -> State:
     attempt = 1
     while True:
-        info = info.model_copy(update={"attempt": attempt})
+        if info.attempt != attempt:
+            info = info.model_copy(update={"attempt": attempt})
         run.op_transition(info, from_state, OpState.RUNNING, hooks=hooks)
         try:
             with run.interrupter.armed(op.interruptible):
