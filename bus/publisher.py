@@ -25,6 +25,7 @@ once and drops the events that follow, so the run is not brought back after its 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import threading
@@ -98,6 +99,8 @@ class Publisher:
     ) -> None:
         self._client = client
         self._keys = keys
+        # A run sends all its events to one stream: name it once, not per event.
+        self._stream_for_run = functools.lru_cache(maxsize=16)(keys.stream_for_run)
         self._max_len = max_len
         self._spool = spool
         self._timeout_s = heartbeat_timeout_s
@@ -167,7 +170,7 @@ class Publisher:
             logger.debug("dropped run_id=%s seq=%d: run declared crashed", event.run_id, event.seq)
             return True
         durable = event.to_state in _DURABLE_STATES
-        entry = (self._keys.stream_for_run(event.run_id), encode_event(event), durable)
+        entry = (self._stream_for_run(event.run_id), encode_event(event), durable)
         with self._lock:
             self._backlog.append(entry)
             self._record = record or self._record
