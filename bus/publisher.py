@@ -117,6 +117,7 @@ class Publisher:
         self._linger_s = linger_s
         self._wake = threading.Condition(self._lock)
         self._flusher: threading.Thread | None = None
+        self._flusher_idle = False
         self._closed = False
         self._retry_at = 0.0
         self._retry_delay_s = RETRY_FIRST_DELAY_S
@@ -223,10 +224,9 @@ class Publisher:
                 target=self._flush_loop, name="hookbus-publisher", daemon=True
             )
             self._flusher.start()
-        elif len(self._backlog) == 1:
-            # The flusher sleeps on ``_wake`` only while the backlog is empty (while it
-            # lingers it waits for ``close`` alone), so only a batch's first event wakes
-            # it: waking it for every event cost a thread switch per event.
+        elif self._flusher_idle:
+            # Only an idle flusher needs waking: while it lingers it waits for ``close``
+            # alone, and waking it for every event cost a thread switch per event.
             self._wake.notify()
 
     def _flush_loop(self) -> None:
@@ -234,7 +234,9 @@ class Publisher:
         while True:
             with self._lock:
                 while not self._backlog and not self._closed:
+                    self._flusher_idle = True
                     self._wake.wait()
+                self._flusher_idle = False
                 # ``close`` cuts the linger short (and sends the rest itself).
                 if self._wake.wait_for(lambda: self._closed, timeout=self._linger_s):
                     return

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
 
 from bus import Keys, OpEvent, OpInfo, OpState, Publisher, RunEvent, RunInfo, RunState
-from bus.publisher import can_wait
+from bus.publisher import RETRY_FIRST_DELAY_S, can_wait
+from bus.redis_server import RedisServer
 from bus.runs import RunningOp, RunRecord
 from engine import EngineSettings, job, op
 from tests.conftest import TEST_PREFIX
@@ -131,3 +133,27 @@ def test_a_run_with_a_long_linger_still_publishes_everything_by_its_end(
     assert [event.seq for event in events] == list(range(1, 8))
     assert str(events[-1].to_state) == "completed"
     assert redis_client.exists(KEYS.run_record(result.run_id)) == 0
+
+
+def test_batched_events_flow_again_within_the_linger_once_redis_is_back(
+    tmp_path: Path,
+) -> None:
+    # The flusher sleeps while nothing waits; a failure that Redis did not take stays in
+    # the backlog without waking it, so the next batched event must wake it.
+    with RedisServer(appendonly=True, directory=tmp_path / "redis") as server:
+        client = redis.Redis.from_url(server.url, socket_timeout=0.5)
+        publisher = Publisher(client, keys=KEYS, linger_s=0.01)
+        try:
+            publisher.publish(op_event(1, OpState.RUNNING))
+            wait_until(lambda: published(client) == [1], timeout_s=5, what="the first batch")
+            server.stop()
+            assert publisher.publish(op_event(2, OpState.FAILED)) is False
+            server.start()
+            time.sleep(RETRY_FIRST_DELAY_S)  # the publisher's backoff after the failure
+
+            publisher.publish(op_event(3, OpState.RUNNING))
+
+            wait_until(lambda: published(client) == [1, 2, 3], timeout_s=5, what="the rest")
+        finally:
+            publisher.close()
+            client.close()
