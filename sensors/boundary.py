@@ -125,14 +125,22 @@ async def call_user_code_many(
     ``call_user_code`` would have raised. Calls still running after ``patience_s`` come
     back as futures of their outcomes.
     """
-    is_async = [inspect.iscoroutinefunction(call.target) for call in calls]
+    is_async = [_is_async(call.target) for call in calls]
     sync_calls = [call for call, on_loop in zip(calls, is_async, strict=True) if not on_loop]
     async_calls = [call for call, on_loop in zip(calls, is_async, strict=True) if on_loop]
-    on_the_loop = [asyncio.ensure_future(_async_outcome(call, timeout_s)) for call in async_calls]
-    in_threads, _ = await asyncio.gather(
-        threads.run_many(sync_calls, timeout_s=timeout_s, patience_s=patience_s),
-        asyncio.wait(on_the_loop, timeout=patience_s) if on_the_loop else asyncio.sleep(0),
-    )
+    on_the_loop, deadline = _start_on_loop(async_calls, timeout_s)
+    in_threads: list[Outcome | asyncio.Future[Outcome]] = []
+    if sync_calls and on_the_loop:
+        in_threads, _ = await asyncio.gather(
+            threads.run_many(sync_calls, timeout_s=timeout_s, patience_s=patience_s),
+            asyncio.wait(on_the_loop, timeout=patience_s),
+        )
+    elif sync_calls:
+        in_threads = await threads.run_many(sync_calls, timeout_s=timeout_s, patience_s=patience_s)
+    elif on_the_loop:
+        await asyncio.wait(on_the_loop, timeout=patience_s)
+    if deadline is not None and all(task.done() for task in on_the_loop):
+        deadline.cancel()  # the usual case: nothing left to time out
     sync_outcomes = iter(
         [
             await _settled(call, outcome, timeout_s)
@@ -145,10 +153,49 @@ async def call_user_code_many(
     return [next(async_outcomes) if on_loop else next(sync_outcomes) for on_loop in is_async]
 
 
-async def _async_outcome(call: UserCall, timeout_s: float) -> Outcome:
+class _Deadline:
+    """One time limit for async calls that all started together, instead of a timer per
+    call: at ``timeout_s``, those still running are cancelled and fail with a timeout."""
+
+    def __init__(self, tasks: list[asyncio.Task[Outcome]], timeout_s: float) -> None:
+        self.expired = False
+        self._tasks = tasks
+        self._timer = asyncio.get_running_loop().call_later(timeout_s, self._expire)
+
+    def cancel(self) -> None:
+        """Every call has ended: stop the timer (and let go of the tasks)."""
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        self.expired = True
+        for task in self._tasks:
+            task.cancel()
+
+
+def _start_on_loop(
+    calls: Sequence[UserCall], timeout_s: float
+) -> tuple[list[asyncio.Task[Outcome]], _Deadline | None]:
+    if not calls:
+        return [], None
+    holder: list[_Deadline] = []
+    tasks = [asyncio.ensure_future(_async_outcome(call, holder)) for call in calls]
+    holder.append(_Deadline(tasks, timeout_s))
+    return tasks, holder[0]
+
+
+@functools.cache
+def _is_async(fn: Callable[..., Any]) -> bool:
+    # Cached per function: the same few hooks are asked about thousands of times a second.
+    return inspect.iscoroutinefunction(fn)
+
+
+async def _async_outcome(call: UserCall, deadline: list[_Deadline]) -> Outcome:
     try:
-        async with asyncio.timeout(timeout_s):
-            return Outcome(True, await call.target(*call.args, **call.kwargs))
+        return Outcome(True, await call.target(*call.args, **call.kwargs))
+    except asyncio.CancelledError:
+        if not (deadline and deadline[0].expired):
+            raise  # cancelled from outside (the worker is stopping): not the hook's failure
+        return Outcome(False, call.error(TimeoutError("still running after its time limit")))
     except Exception as exc:
         return Outcome(False, call.error(exc))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -88,6 +89,12 @@ class HookContext:
         )
 
 
+@functools.cache
+def _hook_logger(name: str) -> logging.Logger:
+    # Cached: ``getLogger`` takes logging's module lock, paid per hook call otherwise.
+    return logging.getLogger(f"hookbus.hooks.{name}")
+
+
 def hook_context_from_event(
     event: OpEvent, *, hook_def: HookDefinition, resources: Mapping[str, Any]
 ) -> HookContext:
@@ -100,7 +107,7 @@ def hook_context_from_event(
         op_exception=OpException(event.error) if event.error else None,
         op_output_values=event.op.outputs,
         resources=SimpleNamespace(**resources),
-        log=logging.getLogger(f"hookbus.hooks.{hook_def.name}"),
+        log=_hook_logger(hook_def.name),
         event=event,
         run=event.run,
     )

@@ -335,9 +335,10 @@ class Dispatcher:
         self.succeeded += len(succeeded)
         duration_s = (utc_now() - started_at).total_seconds()
         debug = logger.isEnabledFor(logging.DEBUG)
+        by_kind: dict[str, int] = {}
         for work, handler in succeeded:
             kind = handler_kind(handler.name)
-            handler_runs(kind, "succeeded").inc()
+            by_kind[kind] = by_kind.get(kind, 0) + 1
             handler_duration(kind).observe(duration_s)
             if debug:
                 event = work.event
@@ -352,6 +353,8 @@ class Dispatcher:
                     (started_at - event.occurred_at).total_seconds() * 1000,
                     duration_s * 1000,
                 )
+        for kind, count in by_kind.items():
+            handler_runs(kind, "succeeded").inc(count)
 
 
 async def _after(handler: Handler, outcome: Outcome) -> Outcome:

@@ -1,0 +1,113 @@
+"""Many calls into user code at once: sync ones batched in threads, async ones on the loop;
+each keeps its own outcome and time limit, and a slow one is handed back as a future."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from sensors.boundary import UserCall, call_user_code_many
+from sensors.errors import HookExecutionError
+from sensors.hook_threads import HookThreads, Outcome
+
+
+def quick(value: int) -> int:
+    return value * 2
+
+
+async def quick_async(value: int) -> int:
+    await asyncio.sleep(0)
+    return value * 3
+
+
+def fails() -> None:
+    raise ValueError("boom")
+
+
+async def hangs_async() -> None:
+    await asyncio.sleep(60)
+
+
+def call(fn: object, *args: object, handler: str = "hook:m:f") -> UserCall:
+    return UserCall(fn, args, handler=handler, event_id="e1")  # type: ignore[arg-type]
+
+
+def test_every_call_gets_its_own_outcome_in_order() -> None:
+    async def main() -> list[Outcome | asyncio.Future[Outcome]]:
+        pool = HookThreads(4, spare=1)
+        try:
+            calls = [call(quick, 1), call(quick_async, 1), call(fails), call(quick, 5)]
+            return await call_user_code_many(calls, timeout_s=5, threads=pool)
+        finally:
+            pool.close()
+
+    outcomes = asyncio.run(main())
+    assert all(isinstance(outcome, Outcome) for outcome in outcomes)
+    done = [outcome for outcome in outcomes if isinstance(outcome, Outcome)]
+    assert [(o.ok, o.value) for o in done if o.ok] == [(True, 2), (True, 3), (True, 10)]
+    failed = done[2].value
+    assert isinstance(failed, HookExecutionError) and isinstance(failed.__cause__, ValueError)
+
+
+def test_an_async_call_past_its_time_limit_fails_alone() -> None:
+    async def main() -> list[Outcome | asyncio.Future[Outcome]]:
+        pool = HookThreads(2, spare=1)
+        try:
+            calls = [call(hangs_async), call(quick_async, 2)]
+            return await call_user_code_many(calls, timeout_s=0.2, threads=pool)
+        finally:
+            pool.close()
+
+    timed_out, fine = asyncio.run(main())
+    assert isinstance(timed_out, Outcome) and not timed_out.ok
+    assert isinstance(timed_out.value.__cause__, TimeoutError)
+    assert isinstance(fine, Outcome) and (fine.ok, fine.value) == (True, 6)
+
+
+def test_with_patience_the_slow_calls_come_back_as_futures() -> None:
+    release = threading.Event()
+
+    def slow() -> str:
+        release.wait(5)
+        return "late"
+
+    async def main() -> tuple[list[object], object, float]:
+        pool = HookThreads(2, spare=1)
+        try:
+            started = time.monotonic()
+            outcomes = await call_user_code_many(
+                [call(quick, 1), call(slow)], timeout_s=5, threads=pool, patience_s=0.1
+            )
+            waited = time.monotonic() - started
+            release.set()
+            late = outcomes[1]
+            assert isinstance(late, asyncio.Future)
+            return list(outcomes), await late, waited
+        finally:
+            pool.close()
+
+    outcomes, late, waited = asyncio.run(main())
+    first = outcomes[0]
+    assert isinstance(first, Outcome) and (first.ok, first.value) == (True, 2)
+    assert isinstance(late, Outcome) and (late.ok, late.value) == (True, "late")
+    assert waited < 2.0  # did not wait for the slow call
+
+
+def test_cancelling_the_caller_is_not_a_hook_timeout() -> None:
+    async def main() -> None:
+        pool = HookThreads(1, spare=1)
+        try:
+            task = asyncio.ensure_future(
+                call_user_code_many([call(hangs_async)], timeout_s=30, threads=pool)
+            )
+            await asyncio.sleep(0.05)
+            task.cancel()
+            await task
+        finally:
+            pool.close()
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(main())
