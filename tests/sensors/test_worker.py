@@ -161,6 +161,8 @@ def test_worker_repr_counts_what_it_did(worker_settings: WorkerSettings) -> None
         "<Worker consumer='test-worker' location='tests.code_locations.basic' handled=0 "
         "succeeded=0 retried=0 failed=0 held=0>"
     )
+    assert repr(worker.intake) == "<Intake tasks=0 handled=0>"
+    assert repr(worker.threads) == "<HookThreads name='hookbus-hook' size=16 spare=16 abandoned=0>"
 
 
 def test_an_event_cannot_run_a_package_function_no_job_attaches(
