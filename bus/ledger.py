@@ -5,14 +5,16 @@ ack). Before running a handler the worker checks this record; after the handler 
 it writes it. The one remaining window: a worker that dies after the handler's side effect
 and before ``record`` — then the handler runs again on redelivery.
 
-A worker handles a whole read batch at once, so the checks and records asked for in one
-turn of the event loop share one pipelined round trip (``done`` and ``record`` still
-return only once their own answer is in).
+Checks and records go out in as few round trips as can be without waiting: the first
+request starts a round trip at once (a lone failure's check is on its alert's critical
+path), and those made meanwhile share the next one (``done`` and ``record`` still return
+only once their own answer is in).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -83,6 +85,7 @@ class Ledger:
         self._checks: list[tuple[list[str], asyncio.Future[list[int]]]] = []
         self._writes: list[tuple[list[str], str, asyncio.Future[None]]] = []
         self.round_trips = 0
+        self._sender: asyncio.Task[None] | None = None
         self._script = client.register_script(_SET_THEN_EXISTS)
 
     def __repr__(self) -> str:
@@ -159,16 +162,19 @@ class Ledger:
         await future
 
     def _send_soon(self) -> None:
-        # The first request of a turn schedules the round trip for the next turn, by which
-        # time every handler task started in this turn has queued its own.
-        if len(self._checks) + len(self._writes) == 1:
-            asyncio.get_running_loop().call_soon(self._start_send)
+        # One sender task at a time: it starts now (it runs in the loop's next turn, after
+        # every task of this turn has queued its own request) and keeps sending what was
+        # queued meanwhile until nothing is left.
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(self._send_queued())
+            self._sender.add_done_callback(_retrieve)
 
-    def _start_send(self) -> None:
-        checks, self._checks = self._checks, []
-        writes, self._writes = self._writes, []
-        task = asyncio.get_running_loop().create_task(self._send(checks, writes))
-        task.add_done_callback(_retrieve)
+    async def _send_queued(self) -> None:
+        while self._checks or self._writes:
+            checks, self._checks = self._checks, []
+            writes, self._writes = self._writes, []
+            with contextlib.suppress(Exception):  # each caller gets it through its future
+                await self._send(checks, writes)
 
     async def _send(
         self,

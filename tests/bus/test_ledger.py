@@ -1,4 +1,4 @@
-"""The idempotency ledger: checks and records of one loop turn share a round trip."""
+"""The idempotency ledger: few round trips, and none waited for."""
 
 from __future__ import annotations
 
@@ -63,3 +63,26 @@ def test_every_caller_of_a_failed_round_trip_gets_the_error() -> None:
 
     results = asyncio.run(main())
     assert [type(result) for result in results] == [redis.ConnectionError] * 2
+
+
+def test_a_lone_check_goes_at_once_and_those_made_meanwhile_share_the_next_round_trip(
+    redis_url: str,
+) -> None:
+    async def main() -> tuple[int, list[set[str]]]:
+        client = connect_async(BusSettings(redis_url=redis_url))
+        ledger = Ledger(client, keys=Keys(prefix=TEST_PREFIX), ttl_s=60)
+        try:
+            await ledger.done("warm-up", ["hook:m:a"])  # connect before counting
+            before = ledger.round_trips
+            first = asyncio.ensure_future(ledger.done("e0", ["hook:m:a"]))
+            await asyncio.sleep(0)  # the check is queued, its sender started
+            await asyncio.sleep(0)  # the sender's round trip is in flight
+            rest = await asyncio.gather(*(ledger.done(f"e{n}", ["hook:m:a"]) for n in range(20)))
+            await first
+            return ledger.round_trips - before, list(rest)
+        finally:
+            await client.aclose()
+
+    round_trips, found = asyncio.run(main())
+    assert found == [set()] * 20
+    assert round_trips == 2
