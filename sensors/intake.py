@@ -28,6 +28,40 @@ from sensors.subscription import Subscription
 
 logger = logging.getLogger(__name__)
 
+#: Decoded events kept for the worker's other groups, which read the same entries.
+DECODED_KEPT = 1024
+
+
+class DecodedEvents:
+    """Each entry decoded once per worker, however many of its groups read it.
+
+    The hooks group, every sensor's and every rule's group read the same stream entries,
+    usually within milliseconds of each other; validating the JSON is the largest single
+    cost of handling an entry, so the last ``size`` decoded entries are kept (an entry's
+    payload never changes). Invalid entries are not kept: each group meets the error.
+    """
+
+    def __init__(self, size: int = DECODED_KEPT) -> None:
+        self._size = size
+        self._events: dict[tuple[str, str], BusEvent] = {}
+
+    def __repr__(self) -> str:
+        return f"<DecodedEvents kept={len(self._events)} size={self._size}>"
+
+    def event(self, delivery: Delivery) -> BusEvent:
+        """``delivery.event()``, decoded only if no group decoded it lately.
+
+        Raises:
+            EventValidationError: as ``Delivery.event``.
+        """
+        key = (delivery.stream, delivery.entry_id)
+        event = self._events.get(key)
+        if event is None:
+            event = self._events[key] = delivery.event()
+            if len(self._events) > self._size:
+                del self._events[next(iter(self._events))]  # the oldest
+        return event
+
 
 class Intake:
     """Handles read batches, holding at most ``max_in_flight`` entries at once.
@@ -43,6 +77,7 @@ class Intake:
     ) -> None:
         self._dispatcher = dispatcher
         self._dead_letters = dead_letters
+        self._decoded = DecodedEvents()
         self._capacity = asyncio.Semaphore(max_in_flight)
         #: The batches and follow-ups running now.
         self.tasks: set[asyncio.Task[None]] = set()
@@ -178,7 +213,7 @@ class Intake:
         batch: list[Work] = []
         for delivery in deliveries:
             try:
-                event = delivery.event()
+                event = self._decoded.event(delivery)
             except EventValidationError as exc:
                 if subscription.reports_poison:
                     DEAD_LETTERS.labels(exc.reason).inc()
