@@ -243,11 +243,11 @@ class OpEvent(_EventBase):
 class CheckKind(StrEnum):
     """What a time-based check looks for (``sensors.checks``)."""
 
-    #: A run still in one state (running, or pending) after ``limit``.
+    #: A run still in one state (running, or pending) after ``within_s`` (the limit).
     RUN_STUCK = "run_stuck"
-    #: No successful run of the job within ``window``.
+    #: No successful run of the job within ``within_s`` (the window).
     NOT_FRESH = "not_fresh"
-    #: ``failures`` or more failed runs of the job within ``window``.
+    #: ``failures`` or more failed runs of the job within ``within_s`` (the window).
     FAILURE_COUNT = "failure_count"
 
 
@@ -261,7 +261,7 @@ class CheckEvent(BaseModel):
 
     Attributes:
         event_id: derived from (check, subject, occurrence) (``bus.checks.check_event_id``),
-            so publishing the same occurrence again cannot make a second alert.
+            so a copy of the same occurrence is recognised by the ledger and the alerts.
         occurred_at: when the check fired (the evaluation's time).
         check_name: the check's name in its code location (its function is found by this
             name, never imported).
@@ -274,6 +274,16 @@ class CheckEvent(BaseModel):
         state_since: when the run entered that state (``RUN_STUCK`` only).
         count: how many failures were seen (``FAILURE_COUNT``; else 0).
         failures: how many failures make the check fire (``FAILURE_COUNT``; else ``None``).
+        failed_run_ids: the newest few of the failed runs counted, newest first
+            (``FAILURE_COUNT``).
+        last_error: the newest counted failure's error message, if its event had one
+            (``FAILURE_COUNT``).
+        last_success_at: when the job last completed successfully, if the check history
+            knows (``NOT_FRESH``).
+        last_success_run_id: that run's id (``NOT_FRESH``).
+        last_success_run_name: that run's name (``NOT_FRESH``).
+        watching_since: when the check began watching the job (``NOT_FRESH``: its window
+            counts from the later of this and the last success).
     """
 
     model_config = _WIRE
@@ -292,6 +302,12 @@ class CheckEvent(BaseModel):
     state_since: datetime | None = None
     count: int = Field(default=0, ge=0)
     failures: int | None = Field(default=None, ge=1)
+    failed_run_ids: tuple[str, ...] = ()
+    last_error: str | None = None
+    last_success_at: datetime | None = None
+    last_success_run_id: str | None = None
+    last_success_run_name: str | None = None
+    watching_since: datetime | None = None
 
     @property
     def run_id(self) -> str | None:

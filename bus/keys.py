@@ -186,13 +186,49 @@ class Keys:
         rate-limited) with the rule, destination and event. Capped at ~10,000 entries."""
         return f"{self.prefix}:notify:suppressed"
 
-    def check_fired(self, check: str, subject: str) -> str:
-        """Set when time-based check ``check`` fires for ``subject`` (a run id or a job
-        name), so it fires once per occurrence; the value is the event's id. TTL: the
-        check's window or limit (it may fire again after). Shares the tag of the stream the
-        check's event goes to (``stream_for_check``): one script sets it and publishes.
+    def check_fired(self, check: str, subject: str, event_id: str) -> str:
+        """Set when time-based check ``check`` fired occurrence ``event_id`` for ``subject``
+        (a run id or a job name), so each occurrence is published once. TTL: the span in
+        which the occurrence can be seen again plus ``bus.checks.MARKER_GRACE_S``, renewed
+        by every evaluation that still sees it (a stuck run's marker lives as long as the
+        run stays stuck). Shares the tag of the stream the check's event goes to
+        (``stream_for_check``) and of a stuck run's record: one script checks, marks and
+        publishes.
         """
-        return f"{self._tag(self.shard_of(subject))}:check:{check}:{subject}"
+        return f"{self._tag(self.shard_of(subject))}:check:{check}:{subject}:fired:{event_id}"
+
+    def check_state(self, check: str, job_name: str) -> str:
+        """What a time-based check remembers between evaluations (a hash): ``watching_since``
+        (epoch s, Redis clock: set by its first evaluation; freshness counts its window
+        from it) and ``counted_through`` (failure counts: the newest failure already
+        reported). No TTL: it is tiny and must outlive any window. Shares the tag of the
+        job's check stream, so ``bus.checks.FIRE_SCRIPT`` updates it with the event.
+        """
+        return f"{self._tag(self.shard_of(job_name))}:check:{check}:{job_name}:state"
+
+    def check_cursor(self, shard: int) -> str:
+        """The last entry of shard ``shard``'s event stream that the check history has read
+        (a stream id). No TTL. Shares the shard's tag."""
+        return f"{self._tag(shard)}:check-cursor"
+
+    def job_successes(self, job_name: str) -> str:
+        """A job's newest successful run (ZSET of one: run_id -> ``occurred_at``, epoch s),
+        kept by the check history (``bus.check_history``). TTL: ``HISTORY_TTL_S``, renewed by
+        every write. The job's history keys share one tag (one script writes them)."""
+        return f"{self._job_tag(job_name)}:succeeded"
+
+    def job_failures(self, job_name: str) -> str:
+        """A job's failed and crashed runs (ZSET: run_id -> ``occurred_at``, epoch s), trimmed
+        to the largest window of its failure-count checks. TTL as ``job_successes``."""
+        return f"{self._job_tag(job_name)}:failed"
+
+    def job_runs(self, job_name: str) -> str:
+        """The name and error of each run in ``job_successes``/``job_failures`` (hash:
+        run_id -> JSON), trimmed with them. TTL as ``job_successes``."""
+        return f"{self._job_tag(job_name)}:runs"
+
+    def _job_tag(self, job_name: str) -> str:
+        return f"{{{self.prefix}:history:{job_name}}}"
 
     def stream_for_check(self, subject: str) -> str:
         """The stream a check's event goes to: the run's own (stuck runs), else the job's

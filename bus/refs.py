@@ -112,3 +112,24 @@ def hook_ref(hook: object, *, on: tuple[str, ...]) -> HookRef:
         on=on,
         hook_kwargs=kwargs,
     )
+
+
+def job_name_of(job: object, *, where: str) -> str:
+    """The name of ``job``: a job's name, or a job definition (anything with a ``str``
+    ``name``, such as ``engine.JobDefinition``).
+
+    Args:
+        where: what asked, for the error (e.g. ``"run_stuck_check 'slow'"``).
+
+    Raises:
+        ConfigError: ``job`` is neither.
+    """
+    if isinstance(job, str):
+        return job
+    name = getattr(job, "name", None)
+    if isinstance(name, str):
+        return name
+    raise ConfigError(
+        f"{where} names a job it cannot read: got {job!r}. Pass the job's name (a str) or "
+        "its definition (made by @job), e.g. job='nightly_etl'."
+    )

@@ -28,7 +28,7 @@ never brought back to life by its engine's late writes, and the engine is told.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict
@@ -115,6 +115,20 @@ _SERVER_NOW: Final = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 """
+
+#: The Redis server's clock, for callers outside a script (``server_time``).
+SERVER_TIME_SCRIPT: Final = _SERVER_NOW + "return string.format('%.6f', now)"
+
+
+async def server_time(client: Any) -> datetime:
+    """The Redis server's clock now (the clock every deadline here is on), in UTC.
+
+    Args:
+        client: an asyncio Redis client (or cluster client: the script has no keys).
+    """
+    raw = await client.eval(SERVER_TIME_SCRIPT, 0)
+    return datetime.fromtimestamp(float(raw), UTC)
+
 
 #: Publish a batch of events and keep the run's record, in one atomic script (one round
 #: trip, one Cluster slot). KEYS: record, liveness ZSET, tombstone, then one stream per

@@ -22,7 +22,7 @@ from typing import Any
 
 from bus.errors import ConfigError
 from bus.events import CheckEvent, CheckKind, RunInfo
-from bus.refs import callable_ref
+from bus.refs import callable_ref, job_name_of
 from bus.states import RunState
 
 
@@ -38,6 +38,7 @@ class CheckContext:
         fired_at: when the check fired (UTC).
         run_id: the run concerned (stuck runs), else ``None``.
         count: how many failures were seen (failure counts), else 0.
+        failures: how many failures make the check fire (failure counts), else ``None``.
         log: a logger for the check.
         within: the check's limit (stuck runs) or window (the others).
         run: the stuck run (its name, tags, parameters), else ``None``.
@@ -46,6 +47,10 @@ class CheckContext:
         resources: the resources named in ``required_resource_keys``.
         event_id: the check event's id (stable per occurrence: an idempotency key for
             whatever the function sends).
+        failed_run_ids: the newest few failed runs counted (failure counts).
+        last_error: the newest counted failure's error message, if known (failure counts).
+        last_success_at: when the job last succeeded, if known (freshness).
+        watching_since: when the check began watching the job (freshness).
     """
 
     check_name: str
@@ -62,6 +67,18 @@ class CheckContext:
     state_since: datetime | None = None
     resources: Any = field(default_factory=SimpleNamespace)
     event_id: str = ""
+    failures: int | None = None
+    failed_run_ids: tuple[str, ...] = ()
+    last_error: str | None = None
+    last_success_at: datetime | None = None
+    watching_since: datetime | None = None
+
+    def __repr__(self) -> str:
+        run = f" run_id={self.run_id!r}" if self.run_id is not None else ""
+        return (
+            f"<CheckContext check={self.check_name!r} kind={self.kind} job={self.job_name!r}"
+            f"{run} event_id={self.event_id!r}>"
+        )
 
 
 def check_context_from_event(
@@ -83,6 +100,11 @@ def check_context_from_event(
         state_since=event.state_since,
         resources=SimpleNamespace(**(resources or {})),
         event_id=event.event_id,
+        failures=event.failures,
+        failed_run_ids=event.failed_run_ids,
+        last_error=event.last_error,
+        last_success_at=event.last_success_at,
+        watching_since=event.watching_since,
     )
 
 
@@ -99,6 +121,8 @@ class CheckDefinition:
             at (the others).
         failures: failures that make the check fire (failure counts).
         states: the run states a stuck run is caught in (stuck runs).
+        repeat_every: how often a run still stuck fires again (stuck runs); ``None``
+            (default): once per run and state.
         required_resource_keys: resources the worker builds for the function: from the
             job's ``resource_defs`` when the code location defines the job, else from
             ``Definitions(resources=...)``.
@@ -111,6 +135,7 @@ class CheckDefinition:
     within: timedelta
     failures: int = 1
     states: frozenset[RunState] = frozenset({RunState.RUNNING})
+    repeat_every: timedelta | None = None
     required_resource_keys: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
@@ -127,14 +152,16 @@ class CheckDefinition:
 
 
 CheckDecorator = Callable[[Callable[..., Any]], CheckDefinition]
+#: The decorator of each kind, for error messages.
+_DECORATOR = {
+    CheckKind.RUN_STUCK: "run_stuck_check",
+    CheckKind.NOT_FRESH: "job_freshness_check",
+    CheckKind.FAILURE_COUNT: "failure_count_check",
+}
 #: The states a run can be stuck in: it has started nothing yet, or is still going.
 STUCK_STATES = frozenset(
     {RunState.PENDING, RunState.RUNNING, RunState.RETRYING, RunState.CANCELLING}
 )
-
-
-def _job_name(job: object) -> str:
-    return job if isinstance(job, str) else str(getattr(job, "name"))  # noqa: B009
 
 
 def _check(
@@ -146,11 +173,12 @@ def _check(
     **options: Any,
 ) -> CheckDecorator:
     def decorate(func: Callable[..., Any]) -> CheckDefinition:
+        check_name = name or func.__name__
         return CheckDefinition(
-            name=name or func.__name__,
+            name=check_name,
             fn=func,
             kind=kind,
-            job_name=_job_name(job),
+            job_name=job_name_of(job, where=f"{_DECORATOR[kind]} {check_name!r}"),
             within=within,
             required_resource_keys=frozenset(required_resource_keys),
             **options,
@@ -164,18 +192,25 @@ def run_stuck_check(
     job: object,
     longer_than: timedelta,
     state: RunState | Iterable[RunState] = RunState.RUNNING,
+    repeat_every: timedelta | None = None,
     name: str | None = None,
     required_resource_keys: Iterable[str] = (),
 ) -> CheckDecorator:
     """Fire when a run of ``job`` (a definition or a name) stays in ``state`` longer than
     ``longer_than``.
 
+    A run fires once per state it is stuck in (a pending alert does not hide a later
+    running stall), and again every ``repeat_every`` while it stays stuck if given.
+
     Args:
         state: the state(s) to watch: ``RUNNING`` (default), ``PENDING`` (a run that never
             started), ``RETRYING`` or ``CANCELLING``, or several.
+        repeat_every: fire again this often while the run stays stuck; ``None`` (default):
+            once.
 
     Raises:
-        ConfigError: ``state`` is empty or includes a terminal state.
+        ConfigError: ``state`` is empty or includes a terminal state, or ``repeat_every``
+            is not positive.
     """
     states = frozenset([state] if isinstance(state, RunState) else state)
     if not states or not states <= STUCK_STATES:
@@ -184,8 +219,19 @@ def run_stuck_check(
             f"in: got {sorted(states)}. Use one or more of {sorted(STUCK_STATES)}, e.g. "
             "state=RunState.PENDING."
         )
+    if repeat_every is not None and repeat_every <= timedelta(0):
+        raise ConfigError(
+            f"run_stuck_check {name or '<unnamed>'!r} repeats every non-positive interval: "
+            f"got {repeat_every!r}. Pass a positive timedelta, or None to fire once."
+        )
     return _check(
-        CheckKind.RUN_STUCK, job, longer_than, name, required_resource_keys, states=states
+        CheckKind.RUN_STUCK,
+        job,
+        longer_than,
+        name,
+        required_resource_keys,
+        states=states,
+        repeat_every=repeat_every,
     )
 
 

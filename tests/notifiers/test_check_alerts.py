@@ -69,7 +69,7 @@ def stale(job: str = "nightly_etl") -> CheckEvent:
 
 
 def fire(client: redis.Redis, event: CheckEvent) -> None:
-    keys, args = fire_args(KEYS, event)
+    keys, args = fire_args(KEYS, event, ttl_s=60)
     assert client.eval(FIRE_SCRIPT, len(keys), *keys, *args) == 1
 
 

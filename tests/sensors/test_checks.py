@@ -62,6 +62,13 @@ def run_checks(
     return asyncio.run(run())
 
 
+def fire_stale(redis_url: str) -> list[CheckEvent]:
+    """Watch ``quiet`` (which has not run), then evaluate a window later: it fires."""
+    start = datetime.now(UTC)
+    assert run_checks(redis_url, checked.quiet_is_stale, now=start) == []
+    return run_checks(redis_url, checked.quiet_is_stale, now=start + timedelta(hours=1))
+
+
 def all_check_events(client: redis.Redis) -> list[CheckEvent]:
     return [
         event for stream in KEYS.all_event_streams() for event in read_check_events(client, stream)
@@ -94,7 +101,7 @@ def test_n_failures_within_the_window_fire_once(
         2,
         2,
     )
-    assert fired.message.startswith("job etl failed 2 times since ")
+    assert fired.message.startswith("job etl failed 2 times in the last 1 h (newest: run ")
     assert fired.within_s == 3600
     assert all_check_events(redis_client) == [fired]
     assert checked.FIRED == []  # the runner publishes; workers call the function
@@ -112,14 +119,20 @@ def test_failures_older_than_the_window_do_not_count(
 def test_a_job_without_a_recent_success_is_reported_stale(
     redis_url: str, redis_client: redis.Redis, engine_settings: EngineSettings
 ) -> None:
-    [stale] = run_checks(redis_url, checked.quiet_is_stale)
+    start = datetime.now(UTC)
+    assert run_checks(redis_url, checked.quiet_is_stale, now=start) == []  # starts watching
+    [stale] = run_checks(redis_url, checked.quiet_is_stale, now=start + timedelta(hours=1))
     assert stale.kind is CheckKind.NOT_FRESH
-    assert stale.message.startswith("job quiet has not completed successfully since ")
-    assert stale.run is None
+    assert stale.message == (
+        f"job quiet has not completed successfully since {start:%F %T} UTC "
+        "(no success seen since the check began watching)"
+    )
+    assert stale.run is None and stale.watching_since == start
 
     redis_client.flushdb()
     basic.quiet.execute_in_process(settings=engine_settings)
-    assert run_checks(redis_url, checked.quiet_is_stale) == []
+    assert run_checks(redis_url, checked.quiet_is_stale, now=start) == []
+    assert run_checks(redis_url, checked.quiet_is_stale, now=start + timedelta(minutes=59)) == []
 
 
 def test_a_run_running_longer_than_the_limit_is_reported(
@@ -137,7 +150,9 @@ def test_a_run_running_longer_than_the_limit_is_reported(
         RunState.RUNNING,
     )
     assert stuck.state_since == since
-    assert "has been running for 120 min (limit 30 min)" in stuck.message
+    assert stuck.message == (
+        "run r-stuck (r-stuck) of job hanging has been running for 2 h (limit 30 min)"
+    )
     # On the run's own stream, next to its events.
     assert read_check_events(redis_client, KEYS.stream_for_run("r-stuck")) == [stuck]
 
@@ -211,11 +226,10 @@ def test_stuck_states_must_be_ones_a_run_can_be_stuck_in() -> None:
 
 
 def test_the_event_id_is_the_same_for_one_occurrence_and_new_for_the_next() -> None:
-    now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-    first = check_event_id("c", "etl", now, 3600)
-    assert check_event_id("c", "etl", now + timedelta(minutes=5), 3600) == first
-    assert check_event_id("c", "etl", now + timedelta(hours=1), 3600) != first
-    assert check_event_id("c", "other", now, 3600) != first
+    first = check_event_id("c", "etl", "running\x002024-05-01T12:00:00Z\x000")
+    assert check_event_id("c", "etl", "running\x002024-05-01T12:00:00Z\x000") == first
+    assert check_event_id("c", "etl", "running\x002024-05-01T12:00:00Z\x001") != first
+    assert check_event_id("c", "other", "running\x002024-05-01T12:00:00Z\x000") != first
     assert len(first) == 32
 
 
@@ -249,7 +263,7 @@ def test_the_same_occurrence_published_again_does_not_run_the_function_again(
     [event] = run_checks(redis_url, checked.hanging_too_long)
     burst("tests.code_locations.checked", worker_settings)
     # The occurrence's marker is lost (deleted by hand) and the runner publishes it again.
-    redis_client.delete(KEYS.check_fired("hanging_too_long", "r-stuck"))
+    redis_client.delete(KEYS.check_fired("hanging_too_long", "r-stuck", event.event_id))
     [again] = run_checks(redis_url, checked.hanging_too_long)
 
     worker = burst("tests.code_locations.checked", worker_settings)
@@ -263,7 +277,9 @@ def test_the_same_occurrence_published_again_does_not_run_the_function_again(
 def test_a_check_function_gets_its_resources(
     redis_url: str, redis_client: redis.Redis, worker_settings: WorkerSettings
 ) -> None:
-    run_checks(redis_url, checked.page_when_stale)
+    start = datetime.now(UTC)
+    run_checks(redis_url, checked.page_when_stale, now=start)
+    run_checks(redis_url, checked.page_when_stale, now=start + timedelta(hours=25))
 
     burst("tests.code_locations.checked", worker_settings)
 
@@ -274,7 +290,11 @@ def test_a_check_function_gets_its_resources(
 def test_a_failing_check_function_is_retried_then_dead_lettered(
     redis_url: str, redis_client: redis.Redis, worker_settings: WorkerSettings
 ) -> None:
-    fired = run_checks(redis_url, checked.flaky_check, checked.broken_check)
+    start = datetime.now(UTC)
+    run_checks(redis_url, checked.flaky_check, checked.broken_check, now=start)
+    fired = run_checks(
+        redis_url, checked.flaky_check, checked.broken_check, now=start + timedelta(hours=1)
+    )
     settings = worker_settings.model_copy(update={"retry_base_s": 0.01, "retry_max_s": 0.02})
 
     burst("tests.code_locations.checked", settings)
@@ -299,7 +319,7 @@ def test_a_failing_check_function_is_retried_then_dead_lettered(
 def test_a_check_the_code_location_lacks_is_dead_lettered(
     redis_url: str, redis_client: redis.Redis, worker_settings: WorkerSettings
 ) -> None:
-    run_checks(redis_url, checked.quiet_is_stale)
+    fire_stale(redis_url)
 
     burst(CodeLocation(module_name="tests.empty"), worker_settings)
 
@@ -321,7 +341,7 @@ def test_run_status_sensors_ignore_check_events(
     sensors = {basic.etl_failures.name: basic.etl_failures, "everything": everything}
     location = replace(CodeLocation.load("tests.code_locations.checked"), sensors=sensors)
     burst(location, worker_settings)  # creates the sensors' groups (they start at "now")
-    [event] = run_checks(redis_url, checked.quiet_is_stale)
+    [event] = fire_stale(redis_url)
     basic.CALLS.clear()
 
     worker = burst(location, worker_settings)
