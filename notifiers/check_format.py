@@ -4,8 +4,8 @@ Pure, like ``notifiers.format`` (whose escaping and size limits it reuses): the 
 sees at a glance which check fired, the job (and the stuck run), how long or how many,
 and the limit that was crossed, e.g.::
 
-    ⏳ Run stuck in running in job `nightly_etl`
-    Run `3f2c…` has been *running* for *2 h 05 min*; the limit is *30 min*.
+    ⏳ Run still running after 2 h 5 min · job `nightly_etl`
+    Run `nightly-42` (`3f2c…`) has been *running* for *2 h 5 min*; the limit is *30 min*.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from notifiers.format import (
     SlackMessage,
     clip,
     code,
+    code_block,
     escape_mrkdwn,
     run_url,
     section,
@@ -50,14 +51,17 @@ def check_summary(event: CheckEvent) -> str:
     limit = window(event.within_s)
     if event.kind is CheckKind.RUN_STUCK:
         return (
-            f"Run {event.run_id} has been {event.run_state} for {_stuck_for(event)}; "
-            f"the limit is {limit}."
+            f"Run {_run_name(event)} ({event.run_id}) has been {event.run_state} for "
+            f"{_stuck_for(event)}; the limit is {limit}."
         )
     if event.kind is CheckKind.NOT_FRESH:
-        return f"No successful run of job {event.job_name!r} in the last {limit}."
+        return (
+            f"No successful run of job {event.job_name!r} in the last {limit}; {_last_seen(event)}."
+        )
+    runs = ", ".join(event.failed_run_ids)
     return (
         f"Job {event.job_name!r} failed {event.count} times in the last {limit} "
-        f"(the check fires at {event.failures})."
+        f"(the check fires at {event.failures})" + (f"; runs {runs}." if runs else ".")
     )
 
 
@@ -71,7 +75,7 @@ def check_message(event: CheckEvent, *, webserver_base_url: str | None = None) -
     """The alert for a check event: headline, what was seen against the limit, facts, tags,
     and a "View run" button for a stuck run."""
     blocks: list[dict[str, Any]] = [
-        section(f"{CHECK_EMOJI[event.kind]} *{_title(event)}* in job {code(event.job_name)}"),
+        section(f"{CHECK_EMOJI[event.kind]} *{_title(event)}* · job {code(event.job_name)}"),
         section(_detail(event)),
         _facts(event),
     ]
@@ -87,25 +91,59 @@ def check_message(event: CheckEvent, *, webserver_base_url: str | None = None) -
 
 def _title(event: CheckEvent) -> str:
     if event.kind is CheckKind.RUN_STUCK:
-        return f"Run stuck in {event.run_state}"
+        return f"Run still {event.run_state} after {_stuck_for(event)}"
     if event.kind is CheckKind.NOT_FRESH:
-        return "No successful run"
-    return "Repeated failures"
+        return f"No successful run in {window(event.within_s)}"
+    return f"{event.count} failed runs in {window(event.within_s)}"
 
 
 def _detail(event: CheckEvent) -> str:
     limit = f"*{window(event.within_s)}*"
     if event.kind is CheckKind.RUN_STUCK:
         return (
-            f"Run {code(event.run_id)} has been *{event.run_state}* for *{_stuck_for(event)}*; "
-            f"the limit is {limit}."
+            f"Run {code(_run_name(event))} ({code(event.run_id)}) has been "
+            f"*{event.run_state}* for *{_stuck_for(event)}*; the limit is {limit}."
         )
     if event.kind is CheckKind.NOT_FRESH:
-        return f"The job has not completed successfully in the last {limit}."
+        return _freshness_detail(event, limit)
+    return _failures_detail(event, limit)
+
+
+def _freshness_detail(event: CheckEvent, limit: str) -> str:
+    if event.last_success_at is not None:
+        name = event.last_success_run_name
+        run = f" (run {code(name)})" if name else ""
+        when = f"{event.last_success_at:%Y-%m-%d %H:%M} UTC"
+        return f"Last success: *{when}*{run}; the window is {limit}."
+    since = event.watching_since or event.occurred_at
     return (
+        f"No success seen since the check began watching at *{since:%Y-%m-%d %H:%M} UTC*; "
+        f"the window is {limit}."
+    )
+
+
+def _failures_detail(event: CheckEvent, limit: str) -> str:
+    lines = [
         f"*{event.count} failures* in the last {limit} "
         f"(the check fires at {event.failures or event.count})."
-    )
+    ]
+    if event.failed_run_ids:
+        lines.append("Failed runs: " + ", ".join(code(run_id) for run_id in event.failed_run_ids))
+    if event.last_error:
+        lines.append("Last error:\n" + code_block(event.last_error, limit=1_000))
+    return "\n".join(lines)
+
+
+def _last_seen(event: CheckEvent) -> str:
+    if event.last_success_at is not None:
+        run = f" (run {event.last_success_run_name})" if event.last_success_run_name else ""
+        return f"last success {event.last_success_at:%Y-%m-%d %H:%M} UTC{run}"
+    since = event.watching_since or event.occurred_at
+    return f"never seen since {since:%Y-%m-%d %H:%M} UTC"
+
+
+def _run_name(event: CheckEvent) -> str:
+    return event.run.run_name if event.run is not None else str(event.run_id)
 
 
 def _facts(event: CheckEvent) -> dict[str, Any]:
@@ -114,7 +152,7 @@ def _facts(event: CheckEvent) -> dict[str, Any]:
         ("Job", code(event.job_name)),
     ]
     if event.run is not None:
-        facts.append(("Run", code(event.run.run_id)))
+        facts.append(("Run", f"{code(event.run.run_name)} ({code(event.run.run_id)})"))
     if event.state_since is not None:
         facts.append(("In this state since", f"{event.state_since:%Y-%m-%d %H:%M} UTC"))
     label = "Limit" if event.kind is CheckKind.RUN_STUCK else "Window"

@@ -84,26 +84,61 @@ def test_a_stuck_run_alert_says_which_run_how_long_and_the_limit() -> None:
     message = check_message(stuck(team="data"), webserver_base_url="https://hb.example.com")
     blocks = text_of(message.blocks)
 
-    assert ":hourglass_flowing_sand: *Run stuck in running* in job `nightly_etl`" in blocks
-    assert "Run `run-1` has been *running* for *2 h 5 min*; the limit is *30 min*." in blocks
+    assert ":hourglass_flowing_sand: *Run still running after 2 h 5 min* · job `nightly_etl`" in (
+        blocks
+    )
+    assert (
+        "Run `nightly_etl-run-1` (`run-1`) has been *running* for *2 h 5 min*; "
+        "the limit is *30 min*."
+    ) in blocks
     assert "*Check*\\n`nightly_stuck`" in blocks and "*Limit*\\n30 min" in blocks
     assert "*In this state since*\\n2026-01-01 03:00 UTC" in blocks
     assert "`team=data`" in blocks
     assert "https://hb.example.com/runs/run-1" in blocks
     assert message.text == (
-        "Check 'nightly_stuck' fired for job 'nightly_etl': Run run-1 has been running for "
-        "2 h 5 min; the limit is 30 min."
+        "Check 'nightly_stuck' fired for job 'nightly_etl': Run nightly_etl-run-1 (run-1) has "
+        "been running for 2 h 5 min; the limit is 30 min."
     )
 
 
 def test_failure_count_and_freshness_alerts_say_how_many_and_the_window() -> None:
     count = check_message(failing())
-    assert "*Repeated failures*" in text_of(count.blocks)
+    assert "*4 failed runs in 1 h*" in text_of(count.blocks)
     assert "*4 failures* in the last *1 h* (the check fires at 3)." in text_of(count.blocks)
     assert "View run" not in text_of(count.blocks)
     fresh = check_message(stale())
-    assert "The job has not completed successfully in the last *25 h*." in text_of(fresh.blocks)
-    assert fresh.text.endswith("No successful run of job 'nightly_etl' in the last 25 h.")
+    assert "*No successful run in 25 h*" in text_of(fresh.blocks)
+
+
+def test_a_failure_count_alert_names_the_failed_runs_and_the_last_error() -> None:
+    event = failing().model_copy(
+        update={"failed_run_ids": ("r-9", "r-8", "r-7"), "last_error": "disk <full>"}
+    )
+    message = check_message(event)
+    blocks = text_of(message.blocks)
+
+    assert "Failed runs: `r-9`, `r-8`, `r-7`" in blocks
+    assert "Last error:\\n```disk &lt;full&gt;```" in blocks
+    assert message.text.endswith("(the check fires at 3); runs r-9, r-8, r-7.")
+
+
+def test_a_freshness_alert_says_when_the_job_last_succeeded_or_since_when_none_was_seen() -> None:
+    seen = stale().model_copy(
+        update={"last_success_at": STARTED, "last_success_run_name": "nightly-41"}
+    )
+    blocks = text_of(check_message(seen).blocks)
+    assert "Last success: *2026-01-01 03:00 UTC* (run `nightly-41`); the window is *25 h*." in (
+        blocks
+    )
+    assert check_message(seen).text.endswith(
+        "in the last 25 h; last success 2026-01-01 03:00 UTC (run nightly-41)."
+    )
+
+    never = stale().model_copy(update={"watching_since": STARTED - timedelta(days=2)})
+    assert "No success seen since the check began watching at *2025-12-30 03:00 UTC*" in (
+        text_of(check_message(never).blocks)
+    )
+    assert check_message(never).text.endswith("never seen since 2025-12-30 03:00 UTC.")
 
 
 def test_user_text_in_a_check_alert_is_inert() -> None:
@@ -199,7 +234,7 @@ def test_a_rule_posts_a_check_alert_to_slack_and_the_runs_end_in_its_thread(
 
     alert, end = slack.messages()
     assert alert["channel"] == "#alerts" and "thread_ts" not in alert
-    assert "Run stuck in running" in text_of(alert) and "*2 h 5 min*" in text_of(alert)
+    assert "Run still running after 2 h 5 min" in text_of(alert)
     assert end["thread_ts"] and "Run completed (recovered)" in text_of(end)
     assert [name for name, _ in checked.FIRED] == ["hanging_too_long"]  # the check's own function
     checked.FIRED.clear()
