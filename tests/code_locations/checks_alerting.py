@@ -1,6 +1,7 @@
-"""A code location whose freshness check fires at once (its job never runs), with a rule
-to Slack; the check's function appends a line to ``$CHECK_CALLS_FILE`` per call, so a
-test can count calls across worker processes."""
+"""A code location with a stuck-run check and a freshness check on ``nightly_etl`` (which
+never runs here), and a rule to Slack; each check's function appends a line to
+``$CHECK_CALLS_FILE`` per call, so a test can count calls across worker processes. The
+freshness window is ``$CHECK_FRESH_WINDOW_S`` seconds (default 25 h)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 from datetime import timedelta
 
 from notifiers import NotificationRule, SlackChannel
-from sensors import CheckContext, Definitions, job_freshness_check
+from sensors import CheckContext, Definitions, job_freshness_check, run_stuck_check
 
 
 class CallLog:
@@ -32,8 +33,17 @@ oncall = NotificationRule(
 )
 
 
+@run_stuck_check(
+    job="nightly_etl", longer_than=timedelta(minutes=30), required_resource_keys={"calls"}
+)
+def nightly_is_stuck(context: CheckContext) -> None:
+    context.resources.calls.note(f"{context.event_id} {context.message}")
+
+
 @job_freshness_check(
-    job="nightly_etl", within=timedelta(hours=25), required_resource_keys={"calls"}
+    job="nightly_etl",
+    within=timedelta(seconds=float(os.environ.get("CHECK_FRESH_WINDOW_S", 25 * 3600))),
+    required_resource_keys={"calls"},
 )
 def nightly_is_stale(context: CheckContext) -> None:
     context.resources.calls.note(f"{context.event_id} {context.message}")
