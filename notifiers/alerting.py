@@ -21,8 +21,10 @@ each (event, destination). What happens, in order:
 
 A check event (``Alerting.handle_check``) takes a shorter path: already sent, rule match,
 silences, then one message (``notifiers.check_format.check_message``) — in the run's
-thread when a stuck run has one — under the rate limit. No dedupe or grouping: a check
-fires once per occurrence by itself.
+thread when a stuck run has one. No dedupe or grouping: a check fires once per occurrence
+by itself. For the same reason the rate limit never holds a check alert back (a dropped
+one would never be sent again): it is counted against the destination's limit, so the
+failure alerts after it share the budget, and one sent over the limit is logged.
 """
 
 from __future__ import annotations
@@ -168,12 +170,26 @@ class Alerting:
         run_id = event.run_id
         thread = None if run_id is None else await threads.get(destination.name, run_id)
         message = check_message(event, webserver_base_url=self._settings.webserver_base_url)
-        sent, ts = await self._deliver(rule, destination, (event,), message, thread)
-        if sent and run_id is not None and thread is None:
+        await self._count_unlimited(destination, event)
+        _, ts = await self._deliver(rule, destination, (event,), message, thread, limited=False)
+        if run_id is not None and thread is None:
             # The stuck run's first alert: its end (or failures) will follow in this thread.
             await threads.open(destination.name, run_id, ts=ts or "", message=message, failures=0)
-        if sent:
-            await threads.mark_sent(destination.name, event.event_id)
+        await threads.mark_sent(destination.name, event.event_id)
+
+    async def _count_unlimited(self, destination: Destination, event: CheckEvent) -> None:
+        """Count a check alert against the destination's rate limit, which never holds it
+        back: a check fires once per occurrence, so a dropped one would never come again."""
+        per_minute = destination.max_per_minute
+        if not await self.noise.allow(destination.name, per_minute=per_minute):
+            logger.warning(
+                "check alert sent over the rate limit destination=%s limit=%s/min "
+                "check=%s event_id=%s",
+                destination.name,
+                per_minute,
+                event.check_name,
+                event.event_id,
+            )
 
     async def _thread_at_end(
         self, rule: NotificationRule, destination: Destination, event: RunEvent

@@ -63,7 +63,8 @@ class NotificationRule:
         checks: the kinds of time-based check events of the watched jobs that alert:
             ``True`` (default) every kind, ``False`` none, or a set of ``CheckKind``.
             Check alerts are not deduplicated or grouped (a check fires once per
-            occurrence already); silences and rate limits apply.
+            occurrence already); silences apply; they count against a destination's
+            rate limit but are never held back by it.
     """
 
     name: str

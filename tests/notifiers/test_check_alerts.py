@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
+from typing import cast
 
 import pytest
 import redis
@@ -281,4 +283,26 @@ def test_a_silence_on_the_job_holds_a_check_alert_back(
         "check:run_stuck",
         "run-1",
     )
+    checked.FIRED.clear()
+
+
+def test_a_check_alert_is_never_held_back_by_the_rate_limit_but_counts_against_it(
+    redis_client: redis.Redis, settings: WorkerSettings, slack: FakeSlackServer
+) -> None:
+    channel = SlackChannel("#alerts", max_per_minute=1)
+    loc = with_check(NotificationRule(name="oncall", destinations=[channel]))
+    burst(loc, settings)
+    # The channel's budget is spent for this minute (and the next, should it turn).
+    minute = int(time.time() // 60)
+    rate_keys = [KEYS.alert_rate(channel.name, m) for m in (minute, minute + 1)]
+    for key in rate_keys:
+        redis_client.set(key, 5)
+    fire(redis_client, stuck())
+
+    burst(loc, settings)
+
+    [alert] = slack.messages()
+    assert "Run still running" in text_of(alert)
+    assert suppressed(redis_client) == []
+    assert sum(int(cast(bytes, redis_client.get(key))) for key in rate_keys) == 11
     checked.FIRED.clear()
