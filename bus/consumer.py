@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 
 from bus.errors import EventValidationError
 from bus.events import BusEvent, decode_event
-from bus.publisher import EVENT_FIELD
+from bus.runs import EVENT_FIELD
 from bus.utils import entry_order, text
 
 logger = logging.getLogger(__name__)

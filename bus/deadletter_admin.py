@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bus.errors import BusError
 from bus.keys import Keys
-from bus.publisher import EVENT_FIELD
+from bus.runs import EVENT_FIELD
 from bus.utils import entry_order
 
 

@@ -14,7 +14,7 @@ import redis
 from bus.errors import BusError, EventValidationError
 from bus.events import CheckEvent, OpEvent, RunEvent, decode_event
 from bus.keys import Keys
-from bus.publisher import EVENT_FIELD
+from bus.runs import EVENT_FIELD
 
 #: Entries read per XREVRANGE.
 BATCH: int = 1_000

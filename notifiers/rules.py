@@ -29,7 +29,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bus.errors import ConfigError
 from bus.events import BusEvent, CheckEvent, CheckKind, OpEvent, RunEvent
+from bus.refs import job_name_of
 from bus.states import OpState, RunState
 from notifiers.destinations import Destination
 from notifiers.errors import NotifierConfigError
@@ -176,15 +178,22 @@ class NotificationRule:
 def _check_kinds(checks: bool | Iterable[CheckKind]) -> frozenset[CheckKind]:
     if isinstance(checks, bool):
         return ALL_CHECKS if checks else frozenset()
-    try:
-        return frozenset(CheckKind(kind) for kind in checks)
-    except ValueError as exc:
-        raise NotifierConfigError(
-            f"notification rule checks= names an unknown kind of check: {exc}. Use True, "
-            f"False or some of {sorted(ALL_CHECKS)}."
-        ) from None
+    kinds = []
+    for value in checks:
+        try:
+            kinds.append(CheckKind(value))
+        except ValueError:
+            raise NotifierConfigError(
+                f"notification rule checks= names an unknown kind of check: got {value!r}. "
+                f"Use True, False or some of {sorted(str(kind) for kind in ALL_CHECKS)}, "
+                "e.g. checks={CheckKind.RUN_STUCK}."
+            ) from None
+    return frozenset(kinds)
 
 
 def _job_name(job: object) -> str:
-    """A job's name, given the name or anything with a ``name`` (a ``JobDefinition``)."""
-    return job if isinstance(job, str) else str(getattr(job, "name", job))
+    """A job's name, given the name or a job definition."""
+    try:
+        return job_name_of(job, where="notification rule jobs=")
+    except ConfigError as exc:
+        raise NotifierConfigError(str(exc)) from exc

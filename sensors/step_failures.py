@@ -15,7 +15,7 @@ import redis
 from bus.errors import EventValidationError
 from bus.events import OpEvent, RunEvent, decode_event
 from bus.keys import Keys
-from bus.publisher import EVENT_FIELD
+from bus.runs import EVENT_FIELD
 from bus.states import OpState
 
 #: Entries scanned at most for one run (a run that long is summarised by what fits).

@@ -12,7 +12,7 @@ from rich.text import Text
 from bus.errors import EventValidationError
 from bus.events import BusEvent, CheckEvent, OpEvent, decode_event
 from bus.keys import Keys
-from bus.publisher import EVENT_FIELD
+from bus.runs import EVENT_FIELD
 from bus.utils import entry_order
 
 _STATE_STYLES = {

@@ -188,7 +188,9 @@ def test_a_rule_can_narrow_or_turn_off_check_alerts() -> None:
         False,
         False,
     ]
-    with pytest.raises(NotifierConfigError, match="unknown kind of check"):
+    with pytest.raises(
+        NotifierConfigError, match=r"unknown kind of check: got 'slow'\. Use True, False or some of"
+    ):
         NotificationRule(name="r", checks=["slow"], destinations=[SlackChannel("#a")])  # type: ignore[list-item]
 
 
