@@ -19,9 +19,11 @@ notification rules, is in ``docs/architecture.md``):
 7. ``bus.consumer.Consumer.ack`` — ``XACK`` once every handler is done.
 
 A time-based check's event (``bus.events.CheckEvent``) starts at
-``sensors.check_runner.CheckRunner.run_once`` — ``bus.checks.FIRE_SCRIPT`` (mark the
-occurrence and ``XADD``, atomically) — and then takes hops 3–7 like any other, its
-handler being the check's own function (``sensors.handlers.check_handlers``).
+``sensors.check_runner.CheckRunner.run_once`` (the check history kept by
+``sensors.check_index.HistoryIndex``) — ``bus.checks.FIRE_SCRIPT`` (check a stuck run
+is still as read, mark the occurrence and ``XADD``, atomically) — and then takes hops
+3–7 like any other, its handler being the check's own function
+(``sensors.handlers.check_handlers``).
 """
 
 import typing

@@ -8,7 +8,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -202,7 +202,11 @@ def test_events_tail_and_runs_show_take_check_events_in_their_stride(
     async def fire() -> None:
         client = aioredis.Redis.from_url(redis_url)
         try:
-            await CheckRunner(client, keys=engine_settings.keys, checks=[stale, stuck]).run_once()
+            runner = CheckRunner(client, keys=engine_settings.keys, checks=[stale, stuck])
+            # Freshness fires a full window after it began watching (its first evaluation).
+            now = datetime.now(UTC)
+            await runner.run_once(now=now)
+            await runner.run_once(now=now + timedelta(hours=2))
         finally:
             await client.aclose()
 
@@ -218,8 +222,8 @@ def test_events_tail_and_runs_show_take_check_events_in_their_stride(
     )
     only = invoke(cli, "events", "tail", "--state", "check", "--json").output.splitlines()
     assert [json.loads(line)["check_name"] for line in only] == [
-        "quiet_is_stale",
         "hanging_too_long",
+        "quiet_is_stale",
     ]
     shown = invoke(cli, "runs", "show", result.run_id, "--json").output.splitlines()
     # Its transitions only: the check event about the run is not one of them.
