@@ -9,12 +9,18 @@ import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.cluster import RedisCluster
+from redis.driver_info import DriverInfo
 
 from bus.settings import BusSettings
 
 #: Connections a worker's asyncio client opens at most (redis-py's default cap); commands
 #: beyond it wait for one to be free.
 ASYNC_POOL_SIZE = 100
+#: What each connection tells Redis in ``CLIENT SETINFO`` (the same as redis-py's default),
+#: given explicitly: by default redis-py reads its own version from the installed package
+#: metadata (``importlib.metadata``) for every new connection, 0.7 ms of CPU each time, on
+#: the way to an engine's first event.
+_DRIVER_INFO = DriverInfo(name="redis-py", lib_version=redis.__version__)
 
 
 def connect(settings: BusSettings) -> redis.Redis:
@@ -27,6 +33,7 @@ def connect(settings: BusSettings) -> redis.Redis:
                 settings.redis_url,
                 socket_timeout=settings.redis_timeout_s,
                 socket_connect_timeout=settings.redis_timeout_s,
+                driver_info=_DRIVER_INFO,
             ),
         )
     return redis.Redis.from_url(
@@ -34,6 +41,7 @@ def connect(settings: BusSettings) -> redis.Redis:
         socket_timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
         health_check_interval=30,
+        driver_info=_DRIVER_INFO,
     )
 
 
@@ -52,6 +60,7 @@ def connect_async(settings: BusSettings) -> aioredis.Redis:
                 settings.redis_url,
                 socket_connect_timeout=settings.redis_timeout_s,
                 max_connections=ASYNC_POOL_SIZE,
+                driver_info=_DRIVER_INFO,
             ),
         )
     pool = aioredis.BlockingConnectionPool.from_url(
@@ -60,6 +69,7 @@ def connect_async(settings: BusSettings) -> aioredis.Redis:
         timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
         health_check_interval=30,
+        driver_info=_DRIVER_INFO,
     )
     return aioredis.Redis.from_pool(pool)
 
