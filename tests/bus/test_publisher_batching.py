@@ -10,10 +10,12 @@ import pytest
 import redis
 
 from bus import Keys, OpEvent, OpInfo, OpState, Publisher, RunEvent, RunInfo, RunState
+from bus.keys import HOOKS_GROUP
 from bus.publisher import RETRY_FIRST_DELAY_S, can_wait
 from bus.redis_server import RedisServer
 from bus.runs import RunningOp, RunRecord
-from engine import EngineSettings, job, op
+from bus.spool import SpoolFile
+from engine import EngineSettings, OpExecutionContext, Run, job, op
 from tests.conftest import TEST_PREFIX
 from tests.processes import wait_until
 from tests.streams import read_events
@@ -67,6 +69,63 @@ def test_a_failure_goes_out_at_once_after_everything_before_it(
 
     assert lingering.publish(op_event(4, OpState.FAILED, "load")) is True
     assert published(redis_client) == [1, 2, 3, 4]
+
+
+def test_an_urgent_event_does_not_wait_out_the_linger_of_the_batch_before_it(
+    redis_client: redis.Redis,
+) -> None:
+    publisher = Publisher(redis_client, keys=KEYS, linger_s=60)  # longer than the test timeout
+    try:
+        publisher.publish(op_event(1, OpState.RUNNING))
+        publisher.publish(op_event(2, OpState.COMPLETED))
+
+        assert publisher.publish(op_event(3, OpState.FAILED)) is True
+
+        assert published(redis_client) == [1, 2, 3]
+    finally:
+        publisher.close()
+
+
+def test_the_first_batched_event_connects_and_creates_its_group_before_the_linger_ends(
+    redis_client: redis.Redis,
+) -> None:
+    # A run's first urgent event must not pay for the connection and the XGROUP CREATE.
+    publisher = Publisher(redis_client, keys=KEYS, linger_s=60)
+    stream = KEYS.stream_for_run(RUN.run_id)
+    try:
+        publisher.publish(op_event(1, OpState.RUNNING))  # waits for the linger
+
+        wait_until(lambda: hooks_groups(redis_client, stream) == [HOOKS_GROUP], what="the group")
+        assert published(redis_client) == []
+        assert publisher.publish(op_event(2, OpState.FAILED)) is True
+        assert published(redis_client) == [1, 2]
+    finally:
+        publisher.close()
+
+
+def test_connecting_ahead_without_redis_backs_off_like_a_failed_delivery(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with RedisServer() as server:  # stopped at once: nothing listens on its port
+        client = redis.Redis.from_url(server.url, socket_timeout=0.5)
+    spool = SpoolFile(tmp_path, RUN.run_id)
+    publisher = Publisher(client, keys=KEYS, linger_s=60, spool=spool)
+    try:
+        publisher.publish(op_event(1, OpState.RUNNING))
+        wait_until(lambda: "publish deferred" in caplog.text, what="the failed connect")
+
+        # Within the backoff a failure is spooled at once, without another attempt.
+        assert publisher.publish(op_event(2, OpState.FAILED)) is False
+        assert spool.lines == 2 and publisher.backlog == 2
+    finally:
+        publisher.close()
+        client.close()
+
+
+def hooks_groups(client: redis.Redis, stream: str) -> list[str]:
+    if not client.exists(stream):
+        return []
+    return [group["name"].decode() for group in client.xinfo_groups(stream)]
 
 
 def test_close_sends_what_is_waiting_without_waiting_for_the_linger(
@@ -133,6 +192,37 @@ def test_a_run_with_a_long_linger_still_publishes_everything_by_its_end(
     assert [event.seq for event in events] == list(range(1, 8))
     assert str(events[-1].to_state) == "completed"
     assert redis_client.exists(KEYS.run_record(result.run_id)) == 0
+
+
+@op(required_resource_keys={"redis"})
+def sees_its_group(context: OpExecutionContext) -> bool:
+    """Wait for the run's hooks group; whether its stream was still empty then."""
+    client = context.resources.redis
+    stream = KEYS.stream_for_run(context.run_id)
+    wait_until(lambda: hooks_groups(client, stream) == [HOOKS_GROUP], what="the run's group")
+    return client.xlen(stream) == 0  # type: ignore[no-any-return]
+
+
+def test_a_run_connects_and_creates_its_group_before_its_first_op_needs_them(
+    engine_settings: EngineSettings, redis_client: redis.Redis, redis_url: str
+) -> None:
+    @job(resource_defs={"redis": redis_client})
+    def warm() -> bool:
+        return sees_its_group()  # type: ignore[no-any-return]
+
+    client = redis.Redis.from_url(redis_url)
+    publisher = Publisher(client, keys=KEYS, linger_s=60)  # no batch is due during the run
+    try:
+        result = Run(warm, publisher=publisher, settings=engine_settings).execute()
+    finally:
+        client.close()
+
+    assert result.output is True
+    assert [event.seq for event in published_run(redis_client, result.run_id)] == [1, 2, 3, 4, 5]
+
+
+def published_run(client: redis.Redis, run_id: str) -> list[RunEvent | OpEvent]:
+    return read_events(client, KEYS.stream_for_run(run_id))
 
 
 def test_batched_events_flow_again_within_the_linger_once_redis_is_back(
