@@ -52,6 +52,21 @@ def test_op_event_round_trips_through_json() -> None:
     assert "raise ValueError" in decoded.error.traceback
 
 
+def test_error_info_traceback_names_each_line_without_column_markers() -> None:
+    def explode(values: dict[str, int]) -> int:
+        return values["a"] + values["b"]
+
+    try:
+        explode({"a": 1})
+    except KeyError as exc:
+        error = ErrorInfo.from_exception(exc)
+
+    lines = error.traceback.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert 'return values["a"] + values["b"]' in lines[-2] and lines[-1] == "KeyError: 'b'"
+    assert not [line for line in lines if line.strip().strip("^~") == ""]
+
+
 def test_run_event_round_trips_and_carries_the_schema_version() -> None:
     event = RunEvent(seq=1, run=RUN, from_state=None, to_state=RunState.PENDING)
     raw = encode_event(event)
