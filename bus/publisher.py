@@ -120,6 +120,8 @@ class Publisher:
         self._wake = threading.Condition(self._lock)
         self._flusher: threading.Thread | None = None
         self._flusher_idle = False
+        #: Set once the flusher's first connect (``_connect_ahead``) is over, however it went.
+        self._connect_ahead_done = threading.Event()
         self._closed = False
         self._retry_at = 0.0
         self._retry_delay_s = RETRY_FIRST_DELAY_S
@@ -162,6 +164,24 @@ class Publisher:
             run_id,
             dropped,
         )
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        """Wait, at most ``timeout_s``, for the connect the flusher began with the first event.
+
+        A run calls this just before its user code starts (``Run._attempts``): the flusher
+        connects in the background, but it needs the GIL back after each round trip of
+        redis-py's handshake, and a busy main thread hands it over only every few
+        milliseconds; an op that failed at once then waited ~1 ms for the connection
+        (measured). Waiting here lets the handshake run at full speed, overlapped with
+        the run's start, not with its failure.
+
+        Returns:
+            Whether the connect is over (succeeded or failed), or there was none to wait for.
+        """
+        with self._lock:
+            if self._flusher is None:
+                return True
+        return self._connect_ahead_done.wait(timeout_s)
 
     def publish(self, event: RunEvent | OpEvent, *, record: RecordSource | None = None) -> bool:
         """Send ``event`` (after any backlog) with the run's ``record``; never raises.
@@ -255,17 +275,20 @@ class Publisher:
         ``_sending``, so an event that must go out meanwhile waits for this connection
         rather than opening another. A failure counts as a failed delivery (back off).
         """
-        with self._sending:
-            with self._lock:
-                streams = {stream for stream, _, _ in self._backlog} - self._groups_ready
-                if self._closed or not streams or time.monotonic() < self._retry_at:
-                    return
-            try:
-                for stream in streams:
-                    self._ensure_hooks_group(stream)
-            except redis.RedisError as exc:
+        try:
+            with self._sending:
                 with self._lock:
-                    self._defer(exc)
+                    streams = {stream for stream, _, _ in self._backlog} - self._groups_ready
+                    if self._closed or not streams or time.monotonic() < self._retry_at:
+                        return
+                try:
+                    for stream in streams:
+                        self._ensure_hooks_group(stream)
+                except redis.RedisError as exc:
+                    with self._lock:
+                        self._defer(exc)
+        finally:
+            self._connect_ahead_done.set()
 
     def _deliver(self) -> None:
         """Send the backlog in batches, in order; called with ``_sending`` held.

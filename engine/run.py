@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _HOST = socket.gethostname()
+#: How long a run's body waits at most for the publisher's connection to Redis, in
+#: seconds (``Publisher.wait_connected``); usually under a millisecond.
+CONNECT_WAIT_S = 0.1
 
 
 class Run:
@@ -171,6 +174,9 @@ class Run:
         while True:
             self.info = self.info.model_copy(update={"attempt": attempt, "started_at": utc_now()})
             self.transition(RunState.RUNNING)
+            # User code starts once the bus is reachable, so a failure at once goes out
+            # without waiting for the connection (never long: Redis may be away).
+            self.publisher.wait_connected(CONNECT_WAIT_S)
             try:
                 output = self._call_body(args, kwargs)
             except RunCancelled:

@@ -16,6 +16,7 @@ from bus.redis_server import RedisServer
 from bus.runs import RunningOp, RunRecord
 from bus.spool import SpoolFile
 from engine import EngineSettings, OpExecutionContext, Run, job, op
+from engine import run as run_module
 from tests.conftest import TEST_PREFIX
 from tests.processes import wait_until
 from tests.streams import read_events
@@ -93,9 +94,11 @@ def test_the_first_batched_event_connects_and_creates_its_group_before_the_linge
     publisher = Publisher(redis_client, keys=KEYS, linger_s=60)
     stream = KEYS.stream_for_run(RUN.run_id)
     try:
+        assert publisher.wait_connected(timeout_s=0) is True  # no flusher, nothing to wait for
         publisher.publish(op_event(1, OpState.RUNNING))  # waits for the linger
 
-        wait_until(lambda: hooks_groups(redis_client, stream) == [HOOKS_GROUP], what="the group")
+        assert publisher.wait_connected(timeout_s=5) is True
+        assert hooks_groups(redis_client, stream) == [HOOKS_GROUP]
         assert published(redis_client) == []
         assert publisher.publish(op_event(2, OpState.FAILED)) is True
         assert published(redis_client) == [1, 2]
@@ -112,7 +115,8 @@ def test_connecting_ahead_without_redis_backs_off_like_a_failed_delivery(
     publisher = Publisher(client, keys=KEYS, linger_s=60, spool=spool)
     try:
         publisher.publish(op_event(1, OpState.RUNNING))
-        wait_until(lambda: "publish deferred" in caplog.text, what="the failed connect")
+        assert publisher.wait_connected(timeout_s=5) is True  # over, though it failed
+        assert "publish deferred" in caplog.text
 
         # Within the backoff a failure is spooled at once, without another attempt.
         assert publisher.publish(op_event(2, OpState.FAILED)) is False
@@ -196,16 +200,20 @@ def test_a_run_with_a_long_linger_still_publishes_everything_by_its_end(
 
 @op(required_resource_keys={"redis"})
 def sees_its_group(context: OpExecutionContext) -> bool:
-    """Wait for the run's hooks group; whether its stream was still empty then."""
+    """Whether the run's hooks group exists while its stream is still empty."""
     client = context.resources.redis
     stream = KEYS.stream_for_run(context.run_id)
-    wait_until(lambda: hooks_groups(client, stream) == [HOOKS_GROUP], what="the run's group")
-    return client.xlen(stream) == 0  # type: ignore[no-any-return]
+    return hooks_groups(client, stream) == [HOOKS_GROUP] and client.xlen(stream) == 0
 
 
-def test_a_run_connects_and_creates_its_group_before_its_first_op_needs_them(
-    engine_settings: EngineSettings, redis_client: redis.Redis, redis_url: str
+def test_a_run_connects_and_creates_its_group_before_its_first_op(
+    engine_settings: EngineSettings,
+    redis_client: redis.Redis,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(run_module, "CONNECT_WAIT_S", 10.0)  # no timing in the test
+
     @job(resource_defs={"redis": redis_client})
     def warm() -> bool:
         return sees_its_group()  # type: ignore[no-any-return]
