@@ -67,6 +67,18 @@ def test_error_info_traceback_names_each_line_without_column_markers() -> None:
     assert not [line for line in lines if line.strip().strip("^~") == ""]
 
 
+def test_error_info_of_an_exception_group_shows_its_members_and_a_bare_one_its_line() -> None:
+    try:
+        raise ExceptionGroup("two failed", [ValueError("v"), KeyError("k")])
+    except ExceptionGroup as exc:
+        group = ErrorInfo.from_exception(exc)
+
+    assert "ValueError: v" in group.traceback and "KeyError: 'k'" in group.traceback
+    assert ErrorInfo.from_exception(ValueError("never raised")).traceback == (
+        "ValueError: never raised\n"
+    )
+
+
 def test_run_event_round_trips_and_carries_the_schema_version() -> None:
     event = RunEvent(seq=1, run=RUN, from_state=None, to_state=RunState.PENDING)
     raw = encode_event(event)
