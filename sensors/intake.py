@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Coroutine
 from typing import Any
 
@@ -43,7 +44,9 @@ class DecodedEvents:
 
     def __init__(self, size: int = DECODED_KEPT) -> None:
         self._size = size
-        self._events: dict[tuple[str, str], BusEvent] = {}
+        # Ordered: dropping the oldest of a plain dict again and again gets slower as its
+        # deleted slots pile up; ``popitem(last=False)`` stays O(1).
+        self._events: OrderedDict[tuple[str, str], BusEvent] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"<DecodedEvents kept={len(self._events)} size={self._size}>"
@@ -59,7 +62,7 @@ class DecodedEvents:
         if event is None:
             event = self._events[key] = delivery.event()
             if len(self._events) > self._size:
-                del self._events[next(iter(self._events))]  # the oldest
+                self._events.popitem(last=False)  # the oldest
         return event
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Final
 
 import redis
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, Metric, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Metric, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -20,6 +20,7 @@ from bus.connection import connect
 from bus.inspection import inspect_bus
 from bus.keys import Keys
 from bus.settings import BusSettings
+from sensors.loop_histogram import LoopHistogram, LoopSeries
 
 #: Latency buckets in seconds: alerting is measured in milliseconds, then in seconds.
 LATENCY_BUCKETS_S: Final = (
@@ -51,13 +52,14 @@ HANDLER_RUNS: Final = Counter(
     "dead_lettered, skipped_duplicate.",
     ["kind", "outcome"],
 )
-HANDLER_DURATION: Final = Histogram(
+# Observed per handler, from the event loop only: lock-free (``sensors.loop_histogram``).
+HANDLER_DURATION: Final = LoopHistogram(
     "hookbus_handler_duration_seconds",
-    "How long a handler ran, in seconds.",
+    "How long a handler ran, in seconds (first attempts run together: their batch's time).",
     ["kind"],
     buckets=LATENCY_BUCKETS_S,
 )
-EVENT_TO_HANDLER_START: Final = Histogram(
+EVENT_TO_HANDLER_START: Final = LoopHistogram(
     "hookbus_event_to_handler_start_seconds",
     "End-to-end latency: from the state change in the job to the handler starting.",
     ["kind"],
@@ -94,13 +96,13 @@ def handler_runs(kind: str, outcome: str) -> Counter:
 
 
 @functools.cache
-def handler_duration(kind: str) -> Histogram:
+def handler_duration(kind: str) -> LoopSeries:
     """``HANDLER_DURATION`` for one kind (cached, as ``handler_runs``)."""
     return HANDLER_DURATION.labels(kind)
 
 
 @functools.cache
-def event_to_handler_start(kind: str) -> Histogram:
+def event_to_handler_start(kind: str) -> LoopSeries:
     """``EVENT_TO_HANDLER_START`` for one kind (cached, as ``handler_runs``)."""
     return EVENT_TO_HANDLER_START.labels(kind)
 
