@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,19 +129,17 @@ async def call_user_code_many(
     is_async = [_is_async(call.target) for call in calls]
     sync_calls = [call for call, on_loop in zip(calls, is_async, strict=True) if not on_loop]
     async_calls = [call for call, on_loop in zip(calls, is_async, strict=True) if on_loop]
-    on_the_loop, deadline = _start_on_loop(async_calls, timeout_s)
+    on_the_loop = _LoopCalls(async_calls, timeout_s=timeout_s, width=threads.size)
     in_threads: list[Outcome | asyncio.Future[Outcome]] = []
-    if sync_calls and on_the_loop:
+    if sync_calls and async_calls:
         in_threads, _ = await asyncio.gather(
             threads.run_many(sync_calls, timeout_s=timeout_s, patience_s=patience_s),
-            asyncio.wait(on_the_loop, timeout=patience_s),
+            on_the_loop.wait(patience_s),
         )
     elif sync_calls:
         in_threads = await threads.run_many(sync_calls, timeout_s=timeout_s, patience_s=patience_s)
-    elif on_the_loop:
-        await asyncio.wait(on_the_loop, timeout=patience_s)
-    if deadline is not None and all(task.done() for task in on_the_loop):
-        deadline.cancel()  # the usual case: nothing left to time out
+    else:
+        await on_the_loop.wait(patience_s)
     sync_outcomes = iter(
         [
             await _settled(call, outcome, timeout_s)
@@ -149,55 +148,56 @@ async def call_user_code_many(
             for call, outcome in zip(sync_calls, in_threads, strict=True)
         ]
     )
-    async_outcomes = iter([task.result() if task.done() else task for task in on_the_loop])
+    async_outcomes = iter(on_the_loop.outcomes())
     return [next(async_outcomes) if on_loop else next(sync_outcomes) for on_loop in is_async]
 
 
-class _Deadline:
-    """One time limit for async calls that all started together, instead of a timer per
-    call: at ``timeout_s``, those still running are cancelled and fail with a timeout."""
+class _LoopCalls:
+    """A batch's async calls on the loop, at most ``width`` at once (as many as the hook
+    threads run sync calls): that many drainer tasks each take the next call until none
+    is left. Each call's time limit starts when it starts, not while it waits its turn."""
 
-    def __init__(self, tasks: list[asyncio.Task[Outcome]], timeout_s: float) -> None:
-        self.expired = False
-        self._tasks = tasks
-        self._timer = asyncio.get_running_loop().call_later(timeout_s, self._expire)
+    def __init__(self, calls: Sequence[UserCall], *, timeout_s: float, width: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._calls = calls
+        self._timeout_s = timeout_s
+        self._todo = deque(range(len(calls)))
+        self._futures: list[asyncio.Future[Outcome]] = [loop.create_future() for _ in calls]
+        self._drainers = [
+            asyncio.ensure_future(self._drain()) for _ in range(min(width, len(calls)))
+        ]
 
-    def cancel(self) -> None:
-        """Every call has ended: stop the timer (and let go of the tasks)."""
-        self._timer.cancel()
+    async def wait(self, patience_s: float | None) -> None:
+        """Until every call has ended, or ``patience_s`` has passed."""
+        if self._drainers:
+            await asyncio.wait(self._drainers, timeout=patience_s)
 
-    def _expire(self) -> None:
-        self.expired = True
-        for task in self._tasks:
-            task.cancel()
+    def outcomes(self) -> list[Outcome | asyncio.Future[Outcome]]:
+        """Each call's outcome, or the future of it while it still runs (or waits)."""
+        return [future.result() if future.done() else future for future in self._futures]
 
+    async def _drain(self) -> None:
+        try:
+            while self._todo:
+                index = self._todo.popleft()
+                self._futures[index].set_result(await self._one(self._calls[index]))
+        except asyncio.CancelledError:
+            for future in self._futures:  # the worker is stopping: nothing more will run
+                future.cancel()
+            raise
 
-def _start_on_loop(
-    calls: Sequence[UserCall], timeout_s: float
-) -> tuple[list[asyncio.Task[Outcome]], _Deadline | None]:
-    if not calls:
-        return [], None
-    holder: list[_Deadline] = []
-    tasks = [asyncio.ensure_future(_async_outcome(call, holder)) for call in calls]
-    holder.append(_Deadline(tasks, timeout_s))
-    return tasks, holder[0]
+    async def _one(self, call: UserCall) -> Outcome:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                return Outcome(True, await call.target(*call.args, **call.kwargs))
+        except Exception as exc:
+            return Outcome(False, call.error(exc))
 
 
 @functools.cache
 def _is_async(fn: Callable[..., Any]) -> bool:
     # Cached per function: the same few hooks are asked about thousands of times a second.
     return inspect.iscoroutinefunction(fn)
-
-
-async def _async_outcome(call: UserCall, deadline: list[_Deadline]) -> Outcome:
-    try:
-        return Outcome(True, await call.target(*call.args, **call.kwargs))
-    except asyncio.CancelledError:
-        if not (deadline and deadline[0].expired):
-            raise  # cancelled from outside (the worker is stopping): not the hook's failure
-        return Outcome(False, call.error(TimeoutError("still running after its time limit")))
-    except Exception as exc:
-        return Outcome(False, call.error(exc))
 
 
 async def _settled_later(

@@ -182,6 +182,12 @@ class Intake:
                 subscription.group,
                 type(exc).__name__,
             )
+        except Exception:
+            logger.exception(  # a bug of ours: the entry is reclaimed, then dead-lettered
+                "finishing failed entry=%s group=%s; left pending for a reclaim",
+                delivery.entry_id,
+                subscription.group,
+            )
         finally:
             self._settle(subscription, delivery, settled, finished=finished)
             subscription.flush_acks_soon()

@@ -30,8 +30,8 @@ class WorkerSettings(NotifierSettings):
     #: (one ledger round trip, one hand-off to the hook threads), so bigger batches cost
     #: less per event; a quiet stream still returns each event at once.
     read_count: int = Field(default=256, ge=1)
-    #: Handlers (hooks, sensors) running at once in this worker; also the thread pool size
-    #: for sync hooks.
+    #: Handlers (hooks, sensors) running at once in this worker: sync ones in a pool of
+    #: this many threads, async ones this many at a time on the event loop.
     concurrency: int = Field(default=16, ge=1)
     #: Spare threads for sync hooks (and checks) that overran ``handler_timeout_s`` and
     #: still run (a hung HTTP call): each abandoned thread is replaced from these, so hung

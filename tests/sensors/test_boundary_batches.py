@@ -111,3 +111,28 @@ def test_cancelling_the_caller_is_not_a_hook_timeout() -> None:
 
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(main())
+
+
+def test_async_calls_run_as_many_at_once_as_the_threads_and_queued_ones_do_not_time_out() -> None:
+    running = [0]
+    most = [0]
+
+    async def takes_a_while() -> str:
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        await asyncio.sleep(0.15)
+        running[0] -= 1
+        return "done"
+
+    async def main() -> list[Outcome | asyncio.Future[Outcome]]:
+        pool = HookThreads(2, spare=0)
+        try:
+            # Four calls, two at a time: the last two wait 0.15 s, then run well within 0.25 s.
+            calls = [call(takes_a_while) for _ in range(4)]
+            return await call_user_code_many(calls, timeout_s=0.25, threads=pool)
+        finally:
+            pool.close()
+
+    outcomes = asyncio.run(main())
+    assert [(o.ok, o.value) for o in outcomes if isinstance(o, Outcome)] == [(True, "done")] * 4
+    assert most[0] == 2
