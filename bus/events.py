@@ -38,6 +38,11 @@ MAX_CAUSE_DEPTH: Final = 5
 
 _WIRE = ConfigDict(frozen=True, extra="forbid")
 
+#: An event id: letters, digits and ``_ . : -``, at most 128. It names Redis keys (the
+#: ledger's, joined with NUL in one script argument) and webhook ids, so nothing else
+#: may pass: an event with any other id is refused as poison (dead-lettered).
+EventId = Annotated[str, Field(pattern=r"^[0-9A-Za-z_.:-]{1,128}$")]
+
 
 #: Event ids drawn from the OS at a time (see ``new_event_id``).
 _EVENT_ID_BATCH: Final = 256
@@ -206,7 +211,7 @@ class _EventBase(BaseModel):
     model_config = _WIRE
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    event_id: str = Field(default_factory=new_event_id)
+    event_id: EventId = Field(default_factory=new_event_id)
     #: Position of this event within its run, from 1 with no gaps: a worker can see a gap.
     seq: int = Field(ge=1)
     occurred_at: datetime = Field(default_factory=utc_now)
@@ -311,7 +316,7 @@ class CheckEvent(BaseModel):
 
     type: Literal["check"] = "check"
     schema_version: Literal[1] = SCHEMA_VERSION
-    event_id: str = Field(default_factory=new_event_id)
+    event_id: EventId = Field(default_factory=new_event_id)
     occurred_at: datetime = Field(default_factory=utc_now)
     check_name: str
     kind: CheckKind

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+import redis
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
@@ -213,6 +214,11 @@ class Ledger:
                     pipe.exists(key)
                 replies = await pipe.execute()
             return [int(reply) for reply in replies[len(written) :]]
+        if any("\0" in key for key in _keys_of(written, checked)):
+            raise ValueError(
+                "a ledger key holds a NUL byte; event ids and handler (hook, sensor, check) "
+                "names must not: rename it"
+            )
         prefix = self._keys.handled("", "")[:-1]  # "<prefix>:handled:", what every key shares
         start = len(prefix)
         by_value: dict[str, list[str]] = {}
@@ -221,7 +227,13 @@ class Ledger:
         args: list[str | int] = [self._ttl_s, prefix, "\0".join(key[start:] for key in checked)]
         for value, suffixes in by_value.items():
             args += [value, "\0".join(suffixes)]
-        return [int(reply) for reply in await self._script(keys=[], args=args)]
+        found = [int(reply) for reply in await self._script(keys=[], args=args)]
+        if len(found) != len(checked):  # a key with a NUL in it would shift every answer
+            raise redis.ResponseError(
+                f"ledger script answered {len(found)} checks for {len(checked)} keys; "
+                "a key holds a NUL byte (event ids and handler names must not)"
+            )
+        return found
 
     async def get(self, event_id: str, handler: str) -> LedgerRecord | None:
         """The record of ``handler`` on ``event_id``, or ``None`` if it has not succeeded."""
@@ -248,3 +260,9 @@ def _retrieve(task: asyncio.Task[None]) -> None:
     # Each caller got the exception through its own future; mark the task's as seen.
     if not task.cancelled():
         task.exception()
+
+
+def _keys_of(written: list[tuple[str, str]], checked: list[str]) -> Iterator[str]:
+    """Every key of one round trip."""
+    yield from (key for key, _ in written)
+    yield from checked

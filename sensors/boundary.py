@@ -117,6 +117,7 @@ async def call_user_code_many(
     timeout_s: float,
     threads: HookThreads,
     patience_s: float | None = None,
+    slots: asyncio.Semaphore | None = None,
 ) -> list[Outcome | asyncio.Future[Outcome]]:
     """Make every call as ``call_user_code`` would, all at once; one outcome per call.
 
@@ -124,12 +125,13 @@ async def call_user_code_many(
     to a thread per call, which costs more than a no-op hook), async calls run
     concurrently on the loop. A failed outcome holds the ``HookExecutionError`` that
     ``call_user_code`` would have raised. Calls still running after ``patience_s`` come
-    back as futures of their outcomes.
+    back as futures of their outcomes. ``slots``, shared by every batch of a worker, bounds
+    its async calls running at once (its sync ones are bounded by ``threads``).
     """
     is_async = [_is_async(call.target) for call in calls]
     sync_calls = [call for call, on_loop in zip(calls, is_async, strict=True) if not on_loop]
     async_calls = [call for call, on_loop in zip(calls, is_async, strict=True) if on_loop]
-    on_the_loop = _LoopCalls(async_calls, timeout_s=timeout_s, width=threads.size)
+    on_the_loop = _LoopCalls(async_calls, timeout_s=timeout_s, width=threads.size, slots=slots)
     in_threads: list[Outcome | asyncio.Future[Outcome]] = []
     if sync_calls and async_calls:
         in_threads, _ = await asyncio.gather(
@@ -153,14 +155,23 @@ async def call_user_code_many(
 
 
 class _LoopCalls:
-    """A batch's async calls on the loop, at most ``width`` at once (as many as the hook
-    threads run sync calls): that many drainer tasks each take the next call until none
-    is left. Each call's time limit starts when it starts, not while it waits its turn."""
+    """A batch's async calls on the loop: ``width`` drainer tasks each take the next call
+    until none is left, each call holding one of the worker's ``slots`` while it runs (so
+    the worker never runs more than its concurrency, whatever the number of batches).
+    Each call's time limit starts when it starts, not while it waits its turn."""
 
-    def __init__(self, calls: Sequence[UserCall], *, timeout_s: float, width: int) -> None:
+    def __init__(
+        self,
+        calls: Sequence[UserCall],
+        *,
+        timeout_s: float,
+        width: int,
+        slots: asyncio.Semaphore | None,
+    ) -> None:
         loop = asyncio.get_running_loop()
         self._calls = calls
         self._timeout_s = timeout_s
+        self._slots = slots or asyncio.Semaphore(width)
         self._todo = deque(range(len(calls)))
         self._futures: list[asyncio.Future[Outcome]] = [loop.create_future() for _ in calls]
         self._drainers = [
@@ -169,8 +180,14 @@ class _LoopCalls:
 
     async def wait(self, patience_s: float | None) -> None:
         """Until every call has ended, or ``patience_s`` has passed."""
-        if self._drainers:
+        if not self._drainers:
+            return
+        try:
             await asyncio.wait(self._drainers, timeout=patience_s)
+        except asyncio.CancelledError:
+            for drainer in self._drainers:  # the batch is handed back: stop its calls too
+                drainer.cancel()
+            raise
 
     def outcomes(self) -> list[Outcome | asyncio.Future[Outcome]]:
         """Each call's outcome, or the future of it while it still runs (or waits)."""
@@ -180,7 +197,11 @@ class _LoopCalls:
         try:
             while self._todo:
                 index = self._todo.popleft()
-                self._futures[index].set_result(await self._one(self._calls[index]))
+                async with self._slots:
+                    outcome = await self._one(self._calls[index])
+                future = self._futures[index]
+                if not future.done():  # whoever awaited it may have been cancelled
+                    future.set_result(outcome)
         except asyncio.CancelledError:
             for future in self._futures:  # the worker is stopping: nothing more will run
                 future.cancel()

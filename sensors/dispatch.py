@@ -158,7 +158,7 @@ class Dispatcher:
         work, handler, outcome = unfinished.work, unfinished.handler, unfinished.outcome
         if not isinstance(outcome, Outcome):
             started_at = utc_now()
-            outcome = await _after(handler, await outcome)
+            outcome = await _after(work, handler, await outcome, 1)
             if outcome.ok:
                 await self._record([(work, handler)], started_at=started_at)
                 self._log_successes([(work, handler)], attempt=1, started_at=started_at)
@@ -183,8 +183,7 @@ class Dispatcher:
         attempts run out."""
         work = Work(event, [handler], stream, entry_id)
         while True:
-            async with self._slots:
-                unfinished = await self._attempt([(work, handler)], attempt=attempt)
+            unfinished = await self._attempt([(work, handler)], attempt=attempt)
             if not unfinished:
                 return
             failed = unfinished[0].outcome
@@ -216,16 +215,20 @@ class Dispatcher:
             timeout_s=self._timeout_s,
             threads=self._threads,
             patience_s=patience_s,
+            slots=self._slots,
         )
         succeeded: list[tuple[Work, Handler]] = []
-        for ((work, handler), _), outcome in zip(calls, outcomes, strict=True):
-            if isinstance(outcome, Outcome):
-                outcome = await _after(handler, outcome)
-                if outcome.ok:
-                    succeeded.append((work, handler))
-                    continue
-            unfinished.append(Unfinished(work, handler, outcome))
-        await self._record(succeeded, started_at=started_at)
+        try:
+            for ((work, handler), _), outcome in zip(calls, outcomes, strict=True):
+                if isinstance(outcome, Outcome):
+                    outcome = await _after(work, handler, outcome, attempt)
+                    if outcome.ok:
+                        succeeded.append((work, handler))
+                        continue
+                unfinished.append(Unfinished(work, handler, outcome))
+        finally:
+            # Even when cut short (the worker stopping): what succeeded must not run again.
+            await self._record(succeeded, started_at=started_at)
         self._log_successes(succeeded, attempt=attempt, started_at=started_at)
         return unfinished
 
@@ -357,15 +360,22 @@ class Dispatcher:
             handler_runs(kind, "succeeded").inc(count)
 
 
-async def _after(handler: Handler, outcome: Outcome) -> Outcome:
+async def _after(work: Work, handler: Handler, outcome: Outcome, attempt: int) -> Outcome:
     """Run what follows a handler's success (a sensor's run requests); a failed outcome if
-    that raised."""
+    that raised, whatever it raised (Redis away, a launch failing): the handler is then
+    retried like any failure, and the rest of its batch goes on."""
     if handler.after is None:
         return outcome
     try:
         await handler.after(outcome.value)
     except (HookExecutionError, CodeLocationError) as exc:
         return Outcome(False, exc)
+    except Exception as exc:
+        error = HookExecutionError(
+            handler=handler.name, event_id=work.event.event_id, attempt=attempt, cause=exc
+        )
+        error.__cause__ = exc
+        return Outcome(False, error)
     return outcome
 
 

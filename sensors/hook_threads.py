@@ -154,6 +154,8 @@ class HookThreads:
         self._pool = ThreadPoolExecutor(size + spare, thread_name_prefix=name)
         #: Calls that overran their time limit and still hold a thread.
         self.abandoned = 0
+        #: Drainers running now, across batches (at most ``size``; touched on the loop only).
+        self.running = 0
         self._lock = threading.Lock()  # ``abandoned`` drops from the abandoned thread
         self._gauge = HOOK_THREADS_ABANDONED.labels(name)
 
@@ -201,7 +203,7 @@ class HookThreads:
             )
         batch = _Batch(calls)
         live: dict[asyncio.Future[None], _Drainer] = {}
-        self._start_drainer(batch, live)
+        self._start_drainers(batch, live, 1)
         watcher = asyncio.ensure_future(self._watch(batch, live, timeout_s))
         try:
             await asyncio.wait([watcher], timeout=patience_s)
@@ -228,15 +230,19 @@ class HookThreads:
         wait, hand out outcomes."""
         tick_s = RAMP_TICK_S
         try:
-            while live:
-                done, _ = await asyncio.wait(live, timeout=tick_s)
+            while live or batch.todo:
+                if live:
+                    done, _ = await asyncio.wait(live, timeout=tick_s)
+                else:  # every thread is busy with other batches: wait for one
+                    done = set()
+                    await asyncio.sleep(tick_s)
                 tick_s = min(max(timeout_s / 4, RAMP_TICK_S), MAX_TICK_S)
                 for future in done:
                     del live[future]
+                    self.running -= 1
                 self._enforce_time_limit(batch, live, timeout_s)
                 batch.resolve_waiting()
-                for _ in range(min(len(batch.todo), self.size - len(live))):
-                    self._start_drainer(batch, live)
+                self._start_drainers(batch, live, self.size)
         except asyncio.CancelledError:
             self._give_up(batch, live)
             raise
@@ -245,9 +251,15 @@ class HookThreads:
         """Drop queued calls; abandoned threads end when their calls return."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _start_drainer(self, batch: _Batch, live: dict[asyncio.Future[None], _Drainer]) -> None:
-        drainer = _Drainer(batch, self._returned)
-        live[asyncio.wrap_future(self._pool.submit(drainer.run))] = drainer
+    def _start_drainers(
+        self, batch: _Batch, live: dict[asyncio.Future[None], _Drainer], wanted: int
+    ) -> None:
+        """Start up to ``wanted`` drainers for ``batch``, within the pool's ``size``
+        across every batch (the spare threads are for replacing abandoned ones only)."""
+        for _ in range(min(wanted, len(batch.todo), self.size - self.running)):
+            drainer = _Drainer(batch, self._returned)
+            self.running += 1
+            live[asyncio.wrap_future(self._pool.submit(drainer.run))] = drainer
 
     def _enforce_time_limit(
         self, batch: _Batch, live: dict[asyncio.Future[None], _Drainer], timeout_s: float
@@ -264,6 +276,7 @@ class HookThreads:
                 )
                 more = bool(batch.todo)
             del live[future]
+            self.running -= 1  # its thread now counts as abandoned (a spare replaces it)
             logger.warning(
                 "hook thread abandoned handler=%s timeout_s=%.1f pool=%s abandoned=%d "
                 "spare=%d: the call is still running; its thread is replaced",
@@ -274,7 +287,7 @@ class HookThreads:
                 self.spare,
             )
             if more:  # its thread is gone for now: a fresh one takes over the rest
-                self._start_drainer(batch, live)
+                self._start_drainers(batch, live, 1)
 
     def _give_up(self, batch: _Batch, live: dict[asyncio.Future[None], _Drainer]) -> None:
         """The caller was cancelled (shutdown): drop what has not started; running calls
@@ -286,6 +299,8 @@ class HookThreads:
                     self._abandon(drainer)
             for future in batch.waiting.values():
                 future.cancel()
+        self.running -= len(live)  # idle ones end at once; busy ones count as abandoned
+        live.clear()
 
     def _abandon(self, drainer: _Drainer) -> None:
         # Called with the batch's lock held, so the count goes up before the drainer,

@@ -82,6 +82,7 @@ class Intake:
         self._dead_letters = dead_letters
         self._decoded = DecodedEvents()
         self._capacity = asyncio.Semaphore(max_in_flight)
+        self._taking = asyncio.Lock()  # one batch takes its slots at a time
         #: The batches and follow-ups running now.
         self.tasks: set[asyncio.Task[None]] = set()
         #: Entries settled as finished (queued for their ack).
@@ -91,13 +92,28 @@ class Intake:
         return f"<Intake tasks={len(self.tasks)} handled={self.handled}>"
 
     async def hand_out(self, subscription: Subscription, deliveries: list[Delivery]) -> None:
-        """Start one task for the batch, waiting while ``max_in_flight`` entries are held."""
+        """Start one task for the batch, waiting while ``max_in_flight`` entries are held.
+
+        A batch takes its slots as a whole, one batch at a time: read loops taking slots
+        one by one in turn could each end up with part of what they need and none with
+        all of it, every entry held and refreshed, and nothing left running to free one.
+        """
         if not deliveries:
             return
         for delivery in deliveries:
-            subscription.hold(delivery)
-        for _ in deliveries:
-            await self._capacity.acquire()
+            subscription.hold(delivery)  # refreshed while it waits: no one else takes it
+        taken = 0
+        try:
+            async with self._taking:
+                for _ in deliveries:
+                    await self._capacity.acquire()
+                    taken += 1
+        except asyncio.CancelledError:
+            for _ in range(taken):  # stopping: give back what this batch took
+                self._capacity.release()
+            for delivery in deliveries:
+                subscription.release(delivery)
+            raise
         self._track(self._handle(subscription, deliveries))
 
     def _track(self, work: Coroutine[Any, Any, None]) -> None:
@@ -173,7 +189,13 @@ class Intake:
         settled: set[Delivery] = set()
         finished = False
         try:
-            await asyncio.gather(*(self._dispatcher.finish(handler) for handler in unfinished))
+            results = await asyncio.gather(
+                *(self._dispatcher.finish(handler) for handler in unfinished),
+                return_exceptions=True,  # each goes to its end, whatever a sibling does
+            )
+            errors = [result for result in results if isinstance(result, BaseException)]
+            if errors:
+                raise errors[0]
             finished = True
         except redis.RedisError as exc:
             logger.warning(

@@ -204,3 +204,17 @@ def test_invalid_check_events_are_refused_with_a_reason(
 def test_check_events_are_immutable() -> None:
     with pytest.raises(ValueError, match="frozen"):
         stuck_check_event().count = 2
+
+
+def test_an_event_id_that_could_not_name_a_key_is_refused_as_schema() -> None:
+    good = RunEvent(
+        seq=1,
+        run=RunInfo(run_id="r", run_name="r", job_name="etl"),
+        from_state=None,
+        to_state=RunState.PENDING,
+    )
+    raw = encode_event(good).replace(good.event_id.encode(), b"evil\\u0000x", 1)
+    with pytest.raises(EventValidationError) as caught:
+        decode_event(raw)
+    assert caught.value.reason == "schema"
+    assert "event_id" in caught.value.detail

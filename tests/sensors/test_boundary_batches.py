@@ -136,3 +136,41 @@ def test_async_calls_run_as_many_at_once_as_the_threads_and_queued_ones_do_not_t
     outcomes = asyncio.run(main())
     assert [(o.ok, o.value) for o in outcomes if isinstance(o, Outcome)] == [(True, "done")] * 4
     assert most[0] == 2
+
+
+def test_concurrent_batches_share_the_workers_concurrency() -> None:
+    lock = threading.Lock()
+    running = [0, 0]  # now, most
+
+    def slow_sync() -> None:
+        with lock:
+            running[0] += 1
+            running[1] = max(running[1], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+
+    async def slow_async() -> None:
+        running[0] += 1
+        running[1] = max(running[1], running[0])
+        await asyncio.sleep(0.05)
+        running[0] -= 1
+
+    async def main(fn: object) -> None:
+        pool = HookThreads(2, spare=4)
+        slots = asyncio.Semaphore(2)
+        try:
+            batches = [[call(fn) for _ in range(4)] for _ in range(3)]
+            await asyncio.gather(
+                *(
+                    call_user_code_many(batch, timeout_s=5, threads=pool, slots=slots)
+                    for batch in batches
+                )
+            )
+        finally:
+            pool.close()
+
+    for fn in (slow_sync, slow_async):
+        running[:] = [0, 0]
+        asyncio.run(main(fn))
+        assert running[1] == 2, fn

@@ -1,0 +1,88 @@
+"""First attempts of a batch: what follows a success failing, whatever it raises, retries
+that handler alone; its batch-mates are recorded once and never run again."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import redis
+
+from bus import Keys, connect_async
+from bus.backoff import Backoff
+from bus.deadletter import DeadLetters
+from bus.events import RunEvent, RunInfo
+from bus.ledger import Ledger
+from bus.settings import BusSettings
+from bus.states import RunState
+from sensors import CodeLocation
+from sensors.dispatch import Dispatcher, Work
+from sensors.handlers import Handler
+from sensors.hook_threads import HookThreads
+from sensors.resources import ResourceBuilder
+from tests.conftest import TEST_PREFIX
+
+KEYS = Keys(prefix=TEST_PREFIX)
+
+
+def event(run_id: str) -> RunEvent:
+    return RunEvent(
+        seq=1,
+        run=RunInfo(run_id=run_id, run_name=run_id, job_name="etl"),
+        from_state=RunState.RUNNING,
+        to_state=RunState.FAILED,
+    )
+
+
+def test_a_launch_failing_after_a_sensor_retries_it_alone(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    events = {run_id: event(run_id) for run_id in ("r0", "r1", "r2")}
+    calls: list[str] = []
+    launches: list[str] = []
+
+    def sensor_for(run_id: str) -> Handler:
+        def sensor() -> str:
+            calls.append(run_id)
+            return run_id
+
+        return Handler(name="sensor:s", fn=sensor, build_args=lambda _: (), after=launch)
+
+    async def launch(result: Any) -> None:
+        launches.append(str(result))
+        if result == "r1" and launches.count("r1") == 1:
+            raise OSError("could not start the requested run")  # not a user-code error
+
+    async def main() -> list[str]:
+        client = connect_async(BusSettings(redis_url=redis_url))
+        threads = HookThreads(2, spare=1)
+        dispatcher = Dispatcher(
+            ledger=Ledger(client, keys=KEYS, ttl_s=60),
+            dead_letters=DeadLetters(client, keys=KEYS),
+            resources=ResourceBuilder(
+                CodeLocation.load("tests.code_locations.basic"), env={}, timeout_s=5
+            ),
+            consumer="w",
+            concurrency=2,
+            timeout_s=5,
+            threads=threads,
+            retry=Backoff(base_s=0.01, max_s=0.01, max_attempts=3),
+            reconnect=Backoff(base_s=0.01, max_s=0.01),
+        )
+        try:
+            batch = [
+                Work(events[run_id], [sensor_for(run_id)], "s", f"{n}-0")
+                for n, run_id in enumerate(events)
+            ]
+            unfinished = await dispatcher.first_attempts(batch)
+            await asyncio.gather(*(dispatcher.finish(u) for u in unfinished))
+            return [str(u.work.event.run_id) for u in unfinished]
+        finally:
+            threads.close()
+            await client.aclose()
+
+    assert asyncio.run(main()) == ["r1"]
+    assert sorted(calls) == ["r0", "r1", "r1", "r2"]  # only r1 ran again
+    assert sorted(launches) == ["r0", "r1", "r1", "r2"]
+    for ev in events.values():
+        assert redis_client.exists(KEYS.handled(ev.event_id, "sensor:s")) == 1
