@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import Final
+from typing import Final, TypeGuard
 
 import redis.asyncio as aioredis
 
@@ -44,11 +44,12 @@ from bus.types import ResourceInitContext
 from notifiers.check_format import check_message
 from notifiers.destinations import Alert, AlertSink, Destination
 from notifiers.format import (
-    STATE_EMOJI,
     SlackMessage,
     alert_message,
     final_state_message,
+    final_status_line,
     group_message,
+    running_status_line,
     with_status_line,
 )
 from notifiers.noise import NoiseControl
@@ -115,10 +116,12 @@ class Alerting:
             PermanentNotifierError: the destination refused for good (not retried).
             TransientNotifierError: the destination is unavailable; retry later.
         """
-        threads = self._threads(rule)
-        if await threads.already_sent(destination.name, event.event_id):
+        if await self._threads(rule).already_sent(destination.name, event.event_id):
             return
-        if isinstance(event, RunEvent) and event.to_state.is_terminal:
+        if _ends_run(event) and rule.group_by == "run":
+            await self._end_run(rule, destination, event)
+            return
+        if _ends_run(event):
             thread = await self._thread_at_end(rule, destination, event)
             if thread is not None:
                 await self._close_thread(rule, destination, event, thread)
@@ -134,14 +137,61 @@ class Alerting:
                 "grouped", rule=rule.name, destination=destination.name, event=event
             )
             return
-        async with self._one_at_a_time(
-            rule, destination, f"run:{event.run_id}", owner=event.event_id
-        ):
-            await self._send_first(rule, destination, event)
-        if rule.group_window_s > 0:
-            await asyncio.sleep(rule.group_window_s)
-            async with self._one_at_a_time(rule, destination, group_id, owner=event.event_id):
-                await self._flush(rule, destination, group_id, run_id=event.run_id)
+        await self._lead(rule, destination, event, group_id)
+
+    async def _end_run(
+        self, rule: NotificationRule, destination: Destination, event: RunEvent
+    ) -> None:
+        """A run's end (bursts grouped per run): the run's final state, never one more failure.
+
+        When an op failure of the run leads its burst, that failure is (being) sent as the
+        run's first message: the end waits for it and closes the thread. When nothing was
+        alerted, the end is the run's one alert; it leads the burst, so an op failure
+        handled meanwhile is collected and sent in its thread, then the final state.
+        """
+        group_id = rule.group_id(event)
+        leads = await self.noise.join_group(
+            rule.name,
+            destination.name,
+            group_id,
+            event,
+            window_s=rule.group_window_s,
+            collect=False,
+        )
+        threads = self._threads(rule)
+        if leads:
+            thread = await threads.get(destination.name, event.run_id)
+        else:
+            thread = await self._thread_at_end(rule, destination, event)
+        if thread is not None:
+            await self._close_thread(rule, destination, event, thread)
+            return
+        send = rule.matches(event) and not await self._held_back(rule, destination, event)
+        await self._lead(rule, destination, event, group_id, send=send)
+
+    async def _lead(
+        self,
+        rule: NotificationRule,
+        destination: Destination,
+        event: RunEvent | OpEvent,
+        group_id: str,
+        *,
+        send: bool = True,
+    ) -> None:
+        """Send the burst's first alert at once; when its window closes, what it collected."""
+        if send:
+            async with self._one_at_a_time(
+                rule, destination, f"run:{event.run_id}", owner=event.event_id
+            ):
+                await self._send_first(rule, destination, event)
+        if rule.group_window_s <= 0:
+            return
+        await asyncio.sleep(rule.group_window_s)
+        async with self._one_at_a_time(rule, destination, group_id, owner=event.event_id):
+            flushed = await self._flush(rule, destination, group_id, run_id=event.run_id)
+            if flushed and _ends_run(event):
+                # Failures sent after the run's end: the end is repeated below them.
+                await self._post_final(rule, destination, event)
 
     async def handle_check(
         self, rule: NotificationRule, destination: Destination, event: CheckEvent
@@ -250,14 +300,21 @@ class Alerting:
     ) -> None:
         threads = self._threads(rule)
         thread = await threads.get(destination.name, event.run_id)
+        if thread is not None and _ends_run(event):
+            # An op failure opened the thread meanwhile (no burst window to order them).
+            await self._post_final(rule, destination, event, thread)
+            await threads.mark_sent(destination.name, event.event_id)
+            return
         message = alert_message(event, webserver_base_url=self._settings.webserver_base_url)
         sent, ts = await self._deliver(rule, destination, (event,), message, thread)
+        # Only failures count: a run's end is its final state, not one more failure.
+        failures = 0 if _ends_run(event) else 1
         if sent and thread is None:
             await threads.open(
-                destination.name, event.run_id, ts=ts or "", message=message, failures=1
+                destination.name, event.run_id, ts=ts or "", message=message, failures=failures
             )
-        elif sent:
-            await threads.add_failures(destination.name, event.run_id, 1)
+        elif sent and failures:
+            await threads.add_failures(destination.name, event.run_id, failures)
         await threads.mark_sent(destination.name, event.event_id)
 
     async def _flush(
@@ -278,10 +335,7 @@ class Alerting:
             return 0
         if thread is not None:
             total = await threads.add_failures(destination.name, run_id, len(events))
-            status = (
-                f"{STATE_EMOJI['failed']} *{total} failures* in this run so far; see the thread"
-            )
-            await self._update(destination, thread, status)
+            await self._update(destination, thread, running_status_line(total))
         return len(events)
 
     async def _close_thread(
@@ -298,20 +352,26 @@ class Alerting:
         self, rule: NotificationRule, destination: Destination, event: RunEvent, thread: AlertThread
     ) -> None:
         await self._flush(rule, destination, rule.group_id(event), run_id=event.run_id)
+        await self._post_final(rule, destination, event, thread)
+        await self._threads(rule).mark_sent(destination.name, event.event_id)
+
+    async def _post_final(
+        self,
+        rule: NotificationRule,
+        destination: Destination,
+        event: RunEvent,
+        thread: AlertThread | None = None,
+    ) -> None:
+        """Post the run's final state in its thread and put it on top of the first message."""
         thread = await self._threads(rule).get(destination.name, event.run_id) or thread
+        if thread is None:
+            return
         failures = thread.failures
         message = final_state_message(
             event, failures=failures, webserver_base_url=self._settings.webserver_base_url
         )
         await self._deliver(rule, destination, (event,), message, thread, limited=False)
-        emoji = STATE_EMOJI.get(str(event.to_state), ":grey_question:")
-        recovered = " (recovered)" if event.to_state == "completed" else ""
-        await self._update(
-            destination,
-            thread,
-            f"{emoji} Run *{event.to_state}{recovered}*; {failures} failure(s); see the thread",
-        )
-        await self._threads(rule).mark_sent(destination.name, event.event_id)
+        await self._update(destination, thread, final_status_line(event, failures=failures))
 
     async def _deliver(
         self,
@@ -358,3 +418,8 @@ class Alerting:
             return
         sink = self.sink(destination)
         await asyncio.to_thread(sink.update, thread.ts, with_status_line(thread.message, status))
+
+
+def _ends_run(event: BusEvent) -> TypeGuard[RunEvent]:
+    """Whether ``event`` is a run's end (its final state)."""
+    return isinstance(event, RunEvent) and event.to_state.is_terminal

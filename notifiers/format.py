@@ -238,9 +238,10 @@ def group_message(
     lines = [_group_line(event) for event in events[:MAX_GROUP_LINES]]
     if len(events) > MAX_GROUP_LINES:
         lines.append(f"…and {len(events) - MAX_GROUP_LINES} more")
-    headline = f"{STATE_EMOJI['failed']} *{total} failures* in job {code(first.job_name)}, {where}"
+    count = failures_phrase(total)
+    headline = f"{STATE_EMOJI['failed']} *{count}* in job {code(first.job_name)}, {where}"
     text = clip(
-        escape_mrkdwn(f"{total} failures in job {first.job_name!r}: ")
+        escape_mrkdwn(f"{count} in job {first.job_name!r}: ")
         + ", ".join(_plain_name(event) for event in events[:MAX_GROUP_LINES]),
         MAX_TEXT_CHARS,
     )
@@ -263,7 +264,26 @@ def _sections(lines: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def _plain_name(event: RunEvent | OpEvent) -> str:
-    return escape_mrkdwn(event.op.step_key if isinstance(event, OpEvent) else event.job_name)
+    return escape_mrkdwn(event.op.step_key if isinstance(event, OpEvent) else f"run {event.run_id}")
+
+
+def failures_phrase(count: int) -> str:
+    """``1 failure``, ``3 failures``."""
+    return f"{count} failure" if count == 1 else f"{count} failures"
+
+
+def running_status_line(failures: int) -> str:
+    """The first message's top line while the run goes on: how many failures so far."""
+    return (
+        f"{STATE_EMOJI['failed']} *{failures_phrase(failures)}* in this run so far; see the thread"
+    )
+
+
+def final_status_line(event: RunEvent, *, failures: int) -> str:
+    """The first message's top line once the run ended: its final state and failure count."""
+    emoji = STATE_EMOJI.get(str(event.to_state), ":grey_question:")
+    recovered = " (recovered)" if event.to_state == "completed" else ""
+    return f"{emoji} Run *{event.to_state}{recovered}*; {failures} failure(s); see the thread"
 
 
 def _group_line(event: RunEvent | OpEvent) -> str:

@@ -45,8 +45,9 @@ SUPPRESSED_MAX_LEN: Final = 10_000
 _VOLATILE: Final = re.compile(r"0x[0-9a-f]+|[0-9a-f]{8,}|\d+|'[^']*'|\"[^\"]*\"", re.IGNORECASE)
 
 # KEYS[1] = the burst's open marker, KEYS[2] = its pending hash.
-# ARGV[1] = event id, ARGV[2] = event JSON, ARGV[3] = window ms, ARGV[4] = pending TTL s.
-# Returns 1 when this event leads the burst (send now), 0 when it was collected.
+# ARGV[1] = event id, ARGV[2] = event JSON, ARGV[3] = window ms, ARGV[4] = pending TTL s,
+# ARGV[5] = "1" to collect the event when another leads, "0" only to learn who leads.
+# Returns 1 when this event leads the burst (send now), 0 when another event leads it.
 _JOIN_GROUP: Final = """
 local leader = redis.call('GET', KEYS[1])
 if leader == ARGV[1] then return 1 end
@@ -54,6 +55,7 @@ if not leader then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
   return 1
 end
+if ARGV[5] ~= '1' then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 return 0
@@ -114,8 +116,15 @@ class NoiseControl:
         event: RunEvent | OpEvent,
         *,
         window_s: float,
+        collect: bool = True,
     ) -> bool:
-        """Join the open burst of ``group_id``; return whether ``event`` leads it."""
+        """Join the open burst of ``group_id``; return whether ``event`` leads it.
+
+        Args:
+            collect: when another event leads, keep ``event`` for the leader's grouped
+                message (``False``: a run's end, which is not one more failure, only
+                learns that a burst is open).
+        """
         if window_s <= 0:
             return True
         keys = self._group_keys(rule, destination, group_id)
@@ -127,6 +136,7 @@ class NoiseControl:
             encode_event(event),
             int(window_s * 1000),
             int(window_s * 10) + 60,
+            "1" if collect else "0",
         )
         return bool(leads)
 

@@ -285,3 +285,37 @@ def test_bursts_can_be_grouped_per_job_across_runs(
     [first] = top_level(slack)
     [grouped] = [m for m in slack.messages() if "thread_ts" in m]
     assert "*3 failures* in job `nightly_etl`, 2 runs" in text_of(grouped)
+
+
+def test_a_run_whose_one_op_failed_ends_with_its_final_state_in_the_thread(
+    redis_client: redis.Redis, settings: WorkerSettings, slack: FakeSlackServer
+) -> None:
+    loc = location(rule())
+    burst(loc, settings)
+    publish(redis_client, [op_failed("load", seq=1), run_ended(RunState.FAILED)])
+
+    burst(loc, settings)
+
+    # The op failure is the first message; the run's failure is its final state, not a
+    # second failure grouped with the first.
+    [parent] = top_level(slack)
+    [final] = [m for m in slack.messages() if "thread_ts" in m]
+    assert "`load`" in text_of(parent)
+    assert "Run failed" in text_of(final) and "1 failure(s)" in text_of(final)
+    assert "2 failures" not in " ".join(text_of(m) for m in slack.messages())
+    update = slack.messages("chat.update")[-1]
+    assert "Run *failed*; 1 failure(s); see the thread" in text_of(update)
+    assert [e for e in suppressed(redis_client) if e["reason"] == "grouped"] == []
+
+
+def test_a_run_that_failed_with_no_op_alert_is_one_message(
+    redis_client: redis.Redis, settings: WorkerSettings, slack: FakeSlackServer
+) -> None:
+    loc = location(rule())
+    burst(loc, settings)
+    publish(redis_client, [run_ended(RunState.FAILED)])
+
+    burst(loc, settings)
+
+    [message] = slack.messages()
+    assert "thread_ts" not in message and "Run failed" in text_of(message)

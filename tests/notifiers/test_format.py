@@ -130,3 +130,10 @@ def test_final_state_message_says_recovered() -> None:
     message = final_state_message(run_ended(RunState.COMPLETED), failures=2)
     assert "Run completed (recovered)" in message.blocks[0]["text"]["text"]
     assert "2 min 05 s" in message.blocks[0]["text"]["text"]
+
+
+def test_group_fallback_text_names_runs_as_runs_and_counts_in_words() -> None:
+    message = group_message([run_ended(RunState.FAILED, job="orders_etl")], total=1)
+
+    assert message.text == "1 failure in job 'orders_etl': run run-1"
+    assert "*1 failure* in job `orders_etl`" in json.dumps(message.blocks)
