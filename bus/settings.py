@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any, Final
+
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bus.errors import ConfigError
 from bus.keys import Keys
+from bus.settings_errors import describe_settings_error
+
+#: URL schemes redis-py connects with (TCP, TLS, a Unix socket).
+REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
 
 
 class BusSettings(BaseSettings):
@@ -13,6 +20,10 @@ class BusSettings(BaseSettings):
 
     Each process kind (``EngineSettings``, ``WorkerSettings``) extends this class; a
     process loads its settings once at startup and passes them down.
+
+    Raises:
+        ConfigError: a setting is invalid; the message names its ``HOOKBUS_*`` variable,
+            the value and the fix (the pydantic ``ValidationError`` is its cause).
     """
 
     model_config = SettingsConfigDict(env_prefix="HOOKBUS_", extra="forbid", frozen=True)
@@ -30,6 +41,24 @@ class BusSettings(BaseSettings):
     #: tags so each run's events, record and liveness share a slot). Set
     #: ``stream_shards`` to at least the number of primaries to spread the load.
     redis_cluster: bool = False
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            prefix = str(self.model_config.get("env_prefix", ""))
+            message = describe_settings_error(exc, prefix=prefix, fields=type(self).model_fields)
+            raise ConfigError(message) from exc
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(REDIS_SCHEMES):
+            raise ValueError(
+                "is not a Redis URL: set it to e.g. redis://127.0.0.1:6379/0 "
+                "(rediss:// for TLS, unix:///path/redis.sock for a socket)"
+            )
+        return value
 
     @property
     def keys(self) -> Keys:

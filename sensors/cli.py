@@ -37,7 +37,7 @@ from sensors.logs import configure_logging
 from sensors.registry import CodeLocation
 from sensors.runner import run_watcher, run_worker
 from sensors.settings import HealthThresholds, WatchSettings, WorkerSettings
-from sensors.settings_check import check_environment
+from sensors.settings_check import check_environment, check_values
 from sensors.status import find_problems, render_status
 from sensors.supervisor import supervise_workers
 
@@ -65,6 +65,7 @@ HELP_PROCESSES = "Run P worker processes under a supervisor that restarts them (
 def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj = debug
     guard(debug, lambda: check_environment(os.environ))
+    guard(debug, check_values)
     # A code location named on the command line is imported relative to where we stand.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())

@@ -2,7 +2,8 @@
 
 pydantic-settings reads only the variables of the fields it knows, so
 ``HOOKBUS_REDIS_ULR=...`` would be ignored and the default used. The CLI calls
-``check_environment`` once at startup with the process environment.
+``check_environment`` once at startup with the process environment, then
+``check_values``, so a bad value fails every command, not only the one that reads it.
 """
 
 from __future__ import annotations
@@ -51,3 +52,16 @@ def check_environment(env: Mapping[str, str]) -> None:
             f"environment variable {name!r} is not a hookbus setting: got {name}="
             f"{'…' if env[name] else repr('')}. {hint} Fix or unset it."
         )
+
+
+def check_values() -> None:
+    """Fail on the first ``HOOKBUS_*`` value that some process kind would refuse.
+
+    Every command checks every settings class, so ``HOOKBUS_CONCURRENCY=lots`` fails
+    ``hookbus status`` too, not only the worker it is meant for.
+
+    Raises:
+        ConfigError: naming the variable, its value and the fix.
+    """
+    for cls in SETTINGS_CLASSES:
+        cls()

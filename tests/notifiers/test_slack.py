@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from bus import EnvVar, ResourceInitContext
+from bus import ConfigError, EnvVar, ResourceInitContext
 from notifiers import (
     ConsoleNotifier,
     NotifierSettings,
@@ -178,7 +178,7 @@ def test_slack_webhook_resource_resolves_its_url_in_the_worker(slack: FakeSlackS
 
 
 def test_the_slack_base_url_setting_is_validated() -> None:
-    with pytest.raises(ValueError, match="slack_base_url\n  Input should be a valid URL"):
+    with pytest.raises(ConfigError, match="^HOOKBUS_SLACK_BASE_URL='slack.com' is not a valid URL"):
         NotifierSettings(slack_base_url="slack.com")
 
 

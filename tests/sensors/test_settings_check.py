@@ -34,10 +34,38 @@ def test_every_command_refuses_to_start() -> None:
 
 
 def test_a_read_batch_larger_than_what_a_worker_may_hold_is_refused() -> None:
-    from pydantic import ValidationError
-
     from sensors.settings import WorkerSettings
 
-    with pytest.raises(ValidationError, match="Lower HOOKBUS_READ_COUNT or raise"):
+    with pytest.raises(ConfigError, match="Lower HOOKBUS_READ_COUNT or raise"):
         WorkerSettings(read_count=512, max_in_flight=256)
     assert WorkerSettings(read_count=256, max_in_flight=256).read_count == 256
+
+
+@pytest.mark.parametrize("command", [["status"], ["worker", "tests.code_locations.alerting"]])
+def test_a_value_of_the_wrong_type_names_the_variable_in_every_command(
+    command: list[str],
+) -> None:
+    result = CliRunner(env={"HOOKBUS_CONCURRENCY": "lots"}).invoke(main, command)
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: HOOKBUS_CONCURRENCY='lots' is not a valid integer: set it to a whole number ≥ 1"
+    )
+
+
+def test_a_redis_url_without_a_scheme_is_one_line_naming_the_fix() -> None:
+    result = CliRunner(env={"HOOKBUS_REDIS_URL": "127.0.0.1:6379"}).invoke(main, ["status"])
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("error: HOOKBUS_REDIS_URL='127.0.0.1:6379' is not a Redis URL")
+    assert "redis://127.0.0.1:6379/0" in line
+
+
+def test_the_engine_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.settings import EngineSettings
+
+    monkeypatch.setenv("HOOKBUS_STREAM_SHARDS", "many")
+    with pytest.raises(ConfigError, match=r"^HOOKBUS_STREAM_SHARDS='many' is not a valid integer"):
+        EngineSettings()
+    monkeypatch.setenv("HOOKBUS_STREAM_SHARDS", "0")
+    with pytest.raises(ConfigError, match=r"HOOKBUS_STREAM_SHARDS='0' is out of range: .* ≥ 1"):
+        EngineSettings()
