@@ -283,7 +283,9 @@ def crash_message(record: RunRecord, crash: CrashInfo) -> str:
         how = "stopped heartbeating (machine or container lost?)"
     else:
         how = f"ended the run abnormally ({crash.signal or 'exception'})"
-    return f"run {record.run.run_id!r} of job {record.run.job_name!r} crashed: {where} {how}"
+    # Shown after the error type ("Crashed: …"), so it does not say "crashed" again.
+    run = f"run {record.run.run_id!r} of job {record.run.job_name!r}"
+    return f"{where} running {run} {how}"
 
 
 #: ``ZREM`` the run from the liveness ZSET (KEYS[1]); if this call removed it, set the

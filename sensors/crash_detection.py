@@ -120,6 +120,7 @@ class CrashDetector:
         self._clock = clock
         self._steady_since: float | None = None
         self._last_ok: float | None = None
+        self._linked_before = False
 
     def __repr__(self) -> str:
         return f"<CrashDetector consumer={self._consumer!r} steady_since={self._steady_since}>"
@@ -137,11 +138,15 @@ class CrashDetector:
             or self._last_ok is None
             or now - self._last_ok > self._grace_s / 2
         ):
-            logger.info(
-                "crash detection waits %.1fs: the link to Redis was (re)established and "
-                "the engines may not have heartbeated yet",
+            # Normal at every start; after a lost link it is worth an INFO line.
+            logger.log(
+                logging.INFO if self._linked_before else logging.DEBUG,
+                "crash detection starts in %.1fs, once the engines have had time to "
+                "heartbeat (link to Redis %s)",
                 self._grace_s,
+                "re-established" if self._linked_before else "up",
             )
+            self._linked_before = True
             self._steady_since = now
         self._last_ok = now
         if now - self._steady_since < self._grace_s:

@@ -120,6 +120,10 @@ def test_sigkill_of_the_child_is_published_by_the_supervisor_within_a_second(
     )
     assert event.crash.detected_by == "supervisor"
     assert event.error is not None and "SIGKILL" in event.error.message
+    # As alerts show it, "Crashed: <message>", the crash is said once.
+    shown = f"{event.error.type}: {event.error.message}"
+    assert shown.lower().count("crash") == 1, shown
+    assert f"process {record.pid} on " in shown and record.run.run_id in shown
     assert [hook.name for hook in event.hooks_triggered()] == ["cleanup"]
     events = run_events(redis_client, record.run.run_id)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))

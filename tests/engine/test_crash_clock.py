@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -113,7 +114,7 @@ def test_a_record_write_after_the_claim_writes_nothing_and_tells_the_engine(
 
 
 def test_the_detector_claims_nothing_until_its_link_to_redis_was_steady_a_timeout(
-    redis_client: redis.Redis, redis_url: str
+    redis_client: redis.Redis, redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     run = RunInfo(run_id="r-gap", run_name="hanging-r-gap", job_name="hanging")
     record = RunRecord(run=run, seq=1, state=RunState.RUNNING, pid=1, host="gone")
@@ -137,7 +138,15 @@ def test_the_detector_claims_nothing_until_its_link_to_redis_was_steady_a_timeou
 
     # A gap longer than half the timeout (an outage) restarts the wait.
     moments = [100.0, 100.9, 101.8, 103.0, 103.9, 104.8, 105.1]
-    assert asyncio.run(ticks(moments)) == [[], [], [], [], [], [], ["r-gap"]]
+    with caplog.at_level(logging.DEBUG, logger="sensors.crash_detection"):
+        assert asyncio.run(ticks(moments)) == [[], [], [], [], [], [], ["r-gap"]]
+
+    # The wait at start is normal (DEBUG); only the one after an outage is worth INFO.
+    waits = [r for r in caplog.records if "crash detection starts in" in r.getMessage()]
+    assert [(r.levelname, r.getMessage().endswith("(link to Redis up)")) for r in waits] == [
+        ("DEBUG", True),
+        ("INFO", False),
+    ]
 
 
 def test_a_redis_outage_longer_than_the_heartbeat_timeout_is_not_a_crash(tmp_path: Path) -> None:
