@@ -5,8 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from bus.inspection import ActiveRun, BusStatus, GroupStatus
+from bus.inspection import ActiveRun, BusStatus, StreamStatus
 from sensors.settings import HealthThresholds
+from sensors.tables import id_column
 
 
 def find_problems(status: BusStatus, thresholds: HealthThresholds) -> list[str]:
@@ -33,25 +34,16 @@ def find_problems(status: BusStatus, thresholds: HealthThresholds) -> list[str]:
 
 def render_status(status: BusStatus, problems: list[str], console: Console) -> None:
     """Print the status as tables, then the verdict."""
-    groups = Table(title="Streams and consumer groups", title_justify="left")
-    for column in ("stream", "length", "last id", "group", "lag", "pending", "oldest pending"):
-        groups.add_column(column)
-    for stream in status.streams:
-        rows: list[GroupStatus | None] = list(stream.groups) or [None]
-        for group in rows:
-            groups.add_row(
-                stream.name,
-                str(stream.length),
-                stream.last_id or "-",
-                group.name if group else "-",
-                "?" if group is None or group.lag is None else str(group.lag),
-                str(group.pending) if group else "-",
-                _age(group.oldest_pending_s) if group else "-",
-            )
-    console.print(groups)
-    workers = Table(title="Live workers", title_justify="left")
-    for column in ("consumer", "code location", "liveness expires in"):
-        workers.add_column(column)
+    console.print(streams_table(status.streams))
+    console.print(groups_table(status.streams))
+    consumers = id_column("consumer", [worker.consumer for worker in status.workers])
+    workers = Table(
+        consumers,
+        "code location",
+        "liveness expires in",
+        title="Live workers",
+        title_justify="left",
+    )
     for worker in status.workers:
         workers.add_row(worker.consumer, worker.location, f"{worker.expires_in_s:.1f}s")
     console.print(workers)
@@ -66,11 +58,54 @@ def render_status(status: BusStatus, problems: list[str], console: Console) -> N
         console.print("[bold green]HEALTHY[/]")
 
 
+def streams_table(streams: list[StreamStatus]) -> Table:
+    """Each event stream: its length and last entry id."""
+    table = Table(
+        id_column("stream", [stream.name for stream in streams]),
+        id_column("length", [str(stream.length) for stream in streams]),
+        id_column("last id", [stream.last_id or "-" for stream in streams]),
+        title="Streams",
+        title_justify="left",
+    )
+    for stream in streams:
+        table.add_row(stream.name, str(stream.length), stream.last_id or "-")
+    return table
+
+
+def groups_table(streams: list[StreamStatus]) -> Table:
+    """Each consumer group on each stream: lag, pending entries and the oldest one's age."""
+    rows = [
+        (
+            group.name,
+            stream.name,
+            "?" if group.lag is None else str(group.lag),
+            str(group.pending),
+            _age(group.oldest_pending_s),
+        )
+        for stream in streams
+        for group in stream.groups
+    ]
+    whole = ("group", "stream", "lag", "pending")  # the age may wrap, not these
+    columns = [id_column(header, [row[n] for row in rows]) for n, header in enumerate(whole)]
+    table = Table(*columns, "oldest pending", title="Consumer groups", title_justify="left")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def active_runs_table(runs: list[ActiveRun]) -> Table:
     """Runs that have not ended: what they do now and how long until they count as lost."""
-    table = Table(title="Active runs", title_justify="left")
-    for column in ("run id", "job", "state", "running ops", "host/pid", "lost in"):
-        table.add_column(column)
+    run_ids = id_column("run id", [run.run_id for run in runs])
+    table = Table(
+        run_ids,
+        "job",
+        "state",
+        "running ops",
+        "host/pid",
+        "lost in",
+        title="Active runs",
+        title_justify="left",
+    )
     for run in runs:
         overdue = run.deadline_in_s < 0
         table.add_row(

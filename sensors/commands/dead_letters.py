@@ -18,6 +18,7 @@ from bus.deadletter_admin import (
 )
 from bus.settings import BusSettings
 from sensors.commands.support import HELP_JSON, guard
+from sensors.tables import id_column
 
 HELP_DLQ = "Inspect, replay and purge dead letters."
 HELP_DLQ_LIST = "List dead letters, newest first."
@@ -41,7 +42,15 @@ def dlq_list(debug: bool, limit: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([letter.model_dump(mode="json") for letter in letters], indent=2))
         return
-    table = Table("id", "failed at", "reason", "handler", "attempts", "error", title="Dead letters")
+    table = Table(
+        id_column("id", [letter.id for letter in letters]),
+        "failed at",
+        "reason",
+        "handler",
+        "attempts",
+        "error",
+        title="Dead letters",
+    )
     for letter in letters:
         failed_at = letter.failed_at.strftime("%Y-%m-%d %H:%M:%S") if letter.failed_at else "-"
         table.add_row(

@@ -18,6 +18,7 @@ from sensors.control import (
     start_sensor,
     stop_sensor,
 )
+from sensors.tables import id_column
 
 HELP_SENSORS = "List, stop, start and replay sensors (each is its own consumer group)."
 HELP_SENSORS_LIST = "List sensors with their state, lag and pending entries."
@@ -41,7 +42,8 @@ def sensors_list(debug: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([state.model_dump(mode="json") for state in states], indent=2))
         return
-    table = Table("sensor", "state", "lag", "pending", title="Sensors")
+    names = id_column("sensor", [state.name for state in states])
+    table = Table(names, "state", "lag", "pending", title="Sensors")
     for state in states:
         lag = "?" if state.lag is None else str(state.lag)
         table.add_row(

@@ -12,6 +12,7 @@ from rich.table import Table
 from bus.settings import BusSettings
 from notifiers.silences import new_silence, parse_duration, with_silences
 from sensors.commands.support import HELP_JSON, guard
+from sensors.tables import id_column
 
 HELP_SILENCES = "Silence alerts (every notification rule) for a while, as Alertmanager does."
 HELP_SILENCES_ADD = "Silence alerts matching every given --job/--op/--rule/--tag, --for a while."
@@ -71,7 +72,8 @@ def silences_list(debug: bool, as_json: bool) -> None:
         for silence, hits in listed:
             click.echo(json.dumps({**silence.model_dump(mode="json"), "suppressed": hits}))
         return
-    table = Table("id", "matches", "ends", "suppressed", "by", "comment", title="Silences")
+    ids = id_column("id", [silence.id for silence, _ in listed])
+    table = Table(ids, "matches", "ends", "suppressed", "by", "comment", title="Silences")
     for silence, hits in listed:
         ends = f"{silence.ends_at:%Y-%m-%d %H:%M:%S %Z}"
         table.add_row(

@@ -105,6 +105,8 @@ def test_a_dead_letter_is_listed_shown_replayed_after_the_fix_and_handled(
 
     [letter] = json.loads(invoke(cli, "dlq", "list", "--json").output)
     assert letter["handler"] == "hook:tests.code_locations.fixable:page_on_call"
+    narrow = cli.invoke(main, ["dlq", "list"], env={"COLUMNS": "80"}, catch_exceptions=False)
+    assert letter["id"] in narrow.output  # an 80-column terminal shows the id whole
     assert "KeyError: 'pager_service_url'" in letter["error"]
     shown = json.loads(invoke(cli, "dlq", "show", letter["id"]).output)
     assert shown["event_id"] == letter["event_id"]
