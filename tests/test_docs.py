@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -25,3 +27,22 @@ def test_every_setting_is_in_the_operations_table(settings_class: type[BaseSetti
         if f"`HOOKBUS_{name.upper()}`" not in OPERATIONS
     ]
     assert missing == [], f"document these in docs/operations.md: {missing}"
+
+
+CONCEPTS = (Path(__file__).resolve().parents[1] / "docs" / "concepts.md").read_text()
+
+
+def test_the_import_table_names_only_what_each_module_exports() -> None:
+    section = CONCEPTS.split("## Where to import from")[1].split("\n## ")[0]
+    rows = re.findall(r"^\| `([a-z.]+)` \| (.+) \|$", section, flags=re.M)
+    assert [module for module, _ in rows] == [
+        "engine",
+        "sensors",
+        "bus",
+        "notifiers",
+        "notifiers.testing",
+    ]
+    for module_name, names in rows:
+        module = importlib.import_module(module_name)
+        missing = [name for name in re.findall(r"`(\w+)`", names) if not hasattr(module, name)]
+        assert missing == [], f"{module_name} does not export {missing}"

@@ -66,3 +66,18 @@ def test_the_readme_hook_test_passes(readme_location: types.ModuleType) -> None:
     namespace = dict(readme_location.__dict__)
     exec(compile(source, "README.md", "exec"), namespace)
     namespace["test_slack_on_failure"]()
+
+
+def test_the_readme_checks_example_defines_four_checks(readme_location: types.ModuleType) -> None:
+    [source] = [block for block in BLOCKS if "@run_stuck_check(" in block]
+    namespace = dict(readme_location.__dict__)
+    exec(compile(source, "README.md", "exec"), namespace)
+    module = types.ModuleType("readme_checks")
+    module.__dict__.update(namespace)
+    checks = CodeLocation.from_module(module).checks
+    assert sorted(checks) == [
+        "nightly_keeps_failing",
+        "nightly_never_started",
+        "nightly_stale",
+        "nightly_stuck",
+    ]
