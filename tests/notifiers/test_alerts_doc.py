@@ -6,8 +6,12 @@ import re
 import types
 from pathlib import Path
 
+import pytest
+import redis
+
 from notifiers import NotificationRule
 from sensors import CodeLocation, SensorDefinition
+from tests.conftest import TEST_PREFIX
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "alerts.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", DOC, flags=re.S)
@@ -37,3 +41,12 @@ def test_the_sensor_example_defines_a_sensor() -> None:
 
 def test_the_receiver_example_compiles() -> None:
     assert callable(run_block("def receive(").receive)
+
+
+def test_the_testing_example_passes(
+    redis_url: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOKBUS_REDIS_URL", redis_url)
+    monkeypatch.setenv("HOOKBUS_KEY_PREFIX", TEST_PREFIX)
+    module = run_block("def test_a_failed_op_alerts_in_slack(")
+    module.test_a_failed_op_alerts_in_slack()
