@@ -4,9 +4,12 @@
 each (event, destination). What happens, in order:
 
 1. The alert for this event already reached this destination (a retry): nothing.
-2. A run ended and this destination has a thread for it: collected failures still
+2. A run ended and this destination has a thread for it (or an op failure of the run is
+   being sent as its first message: the end waits for it): collected failures still
    waiting are sent, then the final state (failed, crashed, or completed = recovered) is
-   posted in the thread and the first message is updated to show it. Done.
+   posted in the thread and the first message is updated to show it. Done. The run's own
+   failed/crashed event is its final state, never one more failure in a burst; only op
+   failures are counted. A run that failed with nothing alerted is one message.
 3. The rule does not match: nothing. A silence matches: recorded as silenced. The same
    failure was sent within the dedupe window: recorded as duplicate.
 4. **Bursts.** The first failure of a run opens a grouping window and is sent at once: at
