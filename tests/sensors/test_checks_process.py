@@ -30,11 +30,16 @@ def wait_for_later_evaluation(client: redis.Redis) -> None:
     """Both workers keep evaluating (one at a time, under the lease): wait for one more."""
     lease = KEYS.lease("time-checks")
     holder = wait_until(lambda: client.get(lease), what="the lease")
-    first_ttl = client.pttl(lease)
-    wait_until(
-        lambda: client.pttl(lease) > first_ttl or client.get(lease) != holder,
-        what="a later evaluation",
-    )
+    last_ttl = [int(client.pttl(lease))]
+
+    def renewed() -> bool:
+        # Each evaluation renews the lease: its TTL goes back up between two looks. (Not
+        # "above the first look": read just after a renewal, that is already the maximum.)
+        ttl = int(client.pttl(lease))
+        went_up, last_ttl[0] = ttl > last_ttl[0], ttl
+        return went_up or client.get(lease) != holder
+
+    wait_until(renewed, what="a later evaluation")
 
 
 def test_two_workers_publish_one_check_event_run_its_function_once_and_alert_once(
