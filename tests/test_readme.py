@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
 import sys
 import types
 from collections.abc import Iterator
@@ -81,3 +82,16 @@ def test_the_readme_checks_example_defines_four_checks(readme_location: types.Mo
         "nightly_stale",
         "nightly_stuck",
     ]
+
+
+def test_a_fresh_clone_can_make_its_own_virtualenv() -> None:
+    # The README's commands create .venv; a tracked .venv (a symlink committed by mistake)
+    # made `python3 -m venv .venv` fail in every fresh clone.
+    tracked = subprocess.run(
+        ["git", "ls-files", "--", ".venv", "venv"],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert tracked == "", f"the repository tracks a virtualenv: {tracked!r}; git rm --cached it"
