@@ -1,4 +1,4 @@
-"""Running notification rules in a worker: threads, silences, dedupe, bursts, rate limits.
+"""Deciding what a notification rule sends in a worker: threads, silences, dedupe, bursts.
 
 ``Alerting.handle(rule, destination, event)`` is what a rule's consumer group calls for
 each (event, destination). What happens, in order:
@@ -21,6 +21,8 @@ each (event, destination). What happens, in order:
    run's final state in the thread — not 50 messages. If that worker dies while waiting,
    the run's end (step 2) sends what was collected.
 5. A destination over its rate limit holds the message back (recorded as rate_limited).
+   Sending itself (sinks, that rate limit, updating the first message) is
+   ``notifiers.delivery.Delivery``: this module decides what is sent, and where.
 
 A check event (``Alerting.handle_check``) takes a shorter path: already sent, rule match,
 silences, then one message (``notifiers.check_format.check_message``) — in the run's
@@ -34,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Final, TypeGuard
 
@@ -45,23 +46,20 @@ from bus.keys import Keys
 from bus.lease import Lease
 from bus.types import ResourceInitContext
 from notifiers.check_format import check_message
-from notifiers.destinations import Alert, AlertSink, Destination
+from notifiers.delivery import Delivery
+from notifiers.destinations import AlertSink, Destination
 from notifiers.format import (
-    SlackMessage,
     alert_message,
     final_state_message,
     final_status_line,
     group_message,
     running_status_line,
-    with_status_line,
 )
 from notifiers.noise import NoiseControl
 from notifiers.rules import NotificationRule
 from notifiers.settings import NotifierSettings
 from notifiers.silences import SilenceStore
 from notifiers.threads import AlertThread, ThreadStore
-
-logger = logging.getLogger(__name__)
 
 #: How often to look again while waiting for a burst's first alert or its flush (seconds).
 POLL_S: Final = 0.05
@@ -90,22 +88,25 @@ class Alerting:
         env: Mapping[str, str],
     ) -> None:
         self._settings = settings
-        self._context = ResourceInitContext(env=env, settings=settings)
         self.noise = NoiseControl(client, keys=keys)
         self.silences = SilenceStore(client, keys=keys)
+        self._delivery = Delivery(
+            self.noise, context=ResourceInitContext(env=env, settings=settings)
+        )
         self._client = client
         self._keys = keys
-        self._sinks: dict[str, AlertSink] = {}
-        self.sent = 0
 
     def __repr__(self) -> str:
-        return f"<Alerting sinks={sorted(self._sinks)} sent={self.sent}>"
+        return f"<Alerting sinks={self._delivery.sink_names()} sent={self.sent}>"
+
+    @property
+    def sent(self) -> int:
+        """Messages sent since the worker started."""
+        return self._delivery.sent
 
     def sink(self, destination: Destination) -> AlertSink:
         """The destination's sink, built on first use with the worker's env and settings."""
-        if destination.name not in self._sinks:
-            self._sinks[destination.name] = destination.create_sink(self._context)
-        return self._sinks[destination.name]
+        return self._delivery.sink(destination)
 
     def _threads(self, rule: NotificationRule) -> ThreadStore:
         return ThreadStore(self._client, keys=self._keys, ttl_s=rule.thread_ttl_s)
@@ -223,26 +224,14 @@ class Alerting:
         run_id = event.run_id
         thread = None if run_id is None else await threads.get(destination.name, run_id)
         message = check_message(event, webserver_base_url=self._settings.webserver_base_url)
-        await self._count_unlimited(destination, event)
-        _, ts = await self._deliver(rule, destination, (event,), message, thread, limited=False)
+        await self._delivery.count_unlimited(destination, event)
+        _, ts = await self._delivery.send(
+            rule, destination, (event,), message, thread, limited=False
+        )
         if run_id is not None and thread is None:
             # The stuck run's first alert: its end (or failures) will follow in this thread.
             await threads.open(destination.name, run_id, ts=ts or "", message=message, failures=0)
         await threads.mark_sent(destination.name, event.event_id)
-
-    async def _count_unlimited(self, destination: Destination, event: CheckEvent) -> None:
-        """Count a check alert against the destination's rate limit, which never holds it
-        back: a check fires once per occurrence, so a dropped one would never come again."""
-        per_minute = destination.max_per_minute
-        if not await self.noise.allow(destination.name, per_minute=per_minute):
-            logger.warning(
-                "check alert sent over the rate limit destination=%s limit=%s/min "
-                "check=%s event_id=%s",
-                destination.name,
-                per_minute,
-                event.check_name,
-                event.event_id,
-            )
 
     async def _thread_at_end(
         self, rule: NotificationRule, destination: Destination, event: RunEvent
@@ -309,7 +298,7 @@ class Alerting:
             await threads.mark_sent(destination.name, event.event_id)
             return
         message = alert_message(event, webserver_base_url=self._settings.webserver_base_url)
-        sent, ts = await self._deliver(rule, destination, (event,), message, thread)
+        sent, ts = await self._delivery.send(rule, destination, (event,), message, thread)
         # Only failures count: a run's end is its final state, not one more failure.
         failures = 0 if _ends_run(event) else 1
         if sent and thread is None:
@@ -333,12 +322,12 @@ class Alerting:
         message = group_message(
             events, total=total, webserver_base_url=self._settings.webserver_base_url
         )
-        sent, _ts = await self._deliver(rule, destination, tuple(events), message, thread)
+        sent, _ts = await self._delivery.send(rule, destination, tuple(events), message, thread)
         if not sent:
             return 0
         if thread is not None:
             total = await threads.add_failures(destination.name, run_id, len(events))
-            await self._update(destination, thread, running_status_line(total))
+            await self._delivery.update(destination, thread, running_status_line(total))
         return len(events)
 
     async def _close_thread(
@@ -373,54 +362,10 @@ class Alerting:
         message = final_state_message(
             event, failures=failures, webserver_base_url=self._settings.webserver_base_url
         )
-        await self._deliver(rule, destination, (event,), message, thread, limited=False)
-        await self._update(destination, thread, final_status_line(event, failures=failures))
-
-    async def _deliver(
-        self,
-        rule: NotificationRule,
-        destination: Destination,
-        events: tuple[BusEvent, ...],
-        message: SlackMessage,
-        thread: AlertThread | None,
-        *,
-        limited: bool = True,
-    ) -> tuple[bool, str | None]:
-        """Send one message (in ``thread`` when there is one).
-
-        Returns:
-            Whether it was sent (``False``: held back by the rate limit), and its id.
-        """
-        per_minute = destination.max_per_minute if limited else None
-        if not await self.noise.allow(destination.name, per_minute=per_minute):
-            await self.noise.record_suppressed(
-                "rate_limited",
-                rule=rule.name,
-                destination=destination.name,
-                event=events[0],
-                detail=f"limit={per_minute}/min events={len(events)}",
-            )
-            return False, None
-        sink = self.sink(destination)
-        thread_ts = thread.ts if thread is not None and thread.ts and sink.threads else None
-        alert = Alert(rule=rule.name, events=events, message=message)
-        ts = await asyncio.to_thread(sink.deliver, alert, thread_ts=thread_ts)
-        self.sent += 1
-        logger.info(
-            "alert sent rule=%s destination=%s run_id=%s events=%d thread_ts=%s",
-            rule.name,
-            destination.name,
-            events[0].run_id or "-",
-            len(events),
-            thread_ts or "-",
+        await self._delivery.send(rule, destination, (event,), message, thread, limited=False)
+        await self._delivery.update(
+            destination, thread, final_status_line(event, failures=failures)
         )
-        return True, ts
-
-    async def _update(self, destination: Destination, thread: AlertThread, status: str) -> None:
-        if not thread.ts:
-            return
-        sink = self.sink(destination)
-        await asyncio.to_thread(sink.update, thread.ts, with_status_line(thread.message, status))
 
 
 def _ends_run(event: BusEvent) -> TypeGuard[RunEvent]:

@@ -9,8 +9,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from bus import Keys
+from bus.types import ResourceInitContext
 from notifiers import (
     Alerting,
+    Console,
     ConsoleNotifier,
     JsonLinesNotifier,
     NotifierSettings,
@@ -19,6 +21,7 @@ from notifiers import (
     TransientNotifierError,
     alert_message,
 )
+from notifiers.delivery import Delivery
 from notifiers.noise import NoiseControl
 from notifiers.threads import ThreadStore
 from tests.notifiers.events import op_failed
@@ -59,6 +62,10 @@ def test_reprs_of_the_alerting_runtime() -> None:
     keys = Keys(prefix="p")
     alerting = Alerting(client, keys=keys, settings=NotifierSettings.model_construct(), env={})
     assert repr(alerting) == "<Alerting sinks=[] sent=0>"
+    alerting.sink(Console())
+    assert repr(alerting) == "<Alerting sinks=['console:console'] sent=0>"
+    delivery = Delivery(NoiseControl(client, keys=keys), context=ResourceInitContext())
+    assert repr(delivery) == "<Delivery sinks=[] sent=0>"
     assert repr(NoiseControl(client, keys=keys)) == "<NoiseControl prefix='p'>"
     assert repr(ThreadStore(client, keys=keys, ttl_s=60)) == "<ThreadStore prefix='p' ttl_s=60>"
     assert repr(SilenceStore(client, keys=keys)) == "<SilenceStore key='p:notify:silences'>"
