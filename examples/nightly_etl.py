@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from bus import ErrorInfo
 from engine import job, op
 from notifiers import SlackResource, escape_mrkdwn
 from sensors import (
@@ -73,14 +74,23 @@ def hourly_load() -> None:
     load_warehouse(extract())
 
 
+def _what_happened(error: ErrorInfo | None) -> str:
+    if error is None:
+        return ""
+    if error.type == "Crashed":
+        # It says how the process ended ("process 41 on web-1 … was killed by SIGKILL");
+        # after "crashed", the type would only repeat the word.
+        return f": {error.message}"
+    return f": {error.type}: {error.message}"
+
+
 @run_failure_sensor(monitored_jobs=[nightly_etl, hourly_load], required_resource_keys={"slack"})
 def report_failed_run(context: RunFailureSensorContext) -> None:
     """One message per failed run, whatever op failed."""
-    error = context.failure_event.error
+    detail = _what_happened(context.failure_event.error)
     context.resources.slack.post(
         text=escape_mrkdwn(
-            f"Job {context.run.job_name} run {context.run.run_id} {context.run_status}"
-            + (f": {error.type}: {error.message}" if error else "")
+            f"Job {context.run.job_name} run {context.run.run_id} {context.run_status}{detail}"
         )
     )
 
