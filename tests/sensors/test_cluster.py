@@ -15,7 +15,7 @@ from redis.cluster import RedisCluster
 from bus import HOOKS_GROUP, Keys
 from engine import EngineSettings
 from tests.cluster import redis_cluster
-from tests.code_locations.clustered import HOOK_COUNTS, SENSOR_COUNTS, clustered
+from tests.code_locations.clustered import CHECK_COUNTS, HOOK_COUNTS, SENSOR_COUNTS, clustered
 from tests.conftest import TEST_PREFIX
 from tests.processes import ROOT, wait_until
 
@@ -35,6 +35,7 @@ def cluster_worker(url: str, consumer: str, client: RedisCluster) -> Iterator[No
         "HOOKBUS_CONSUMER_NAME": consumer,
         "HOOKBUS_BLOCK_MS": "200",
         "HOOKBUS_READ_COUNT": "1",
+        "HOOKBUS_CHECK_INTERVAL_S": "0.2",
     }
     command = [sys.executable, "-m", "sensors", "worker", "tests.code_locations.clustered"]
     process = subprocess.Popen(command, env=env, cwd=ROOT)
@@ -72,6 +73,9 @@ def test_jobs_and_two_workers_on_a_redis_cluster_handle_every_event_once(
 
         wait_until(lambda: client.hlen(HOOK_COUNTS) == 12, timeout_s=20, what="every hook")
         wait_until(lambda: client.hlen(SENSOR_COUNTS) == 12, timeout_s=20, what="every sensor")
+        # The failure-count check (3 in an hour) fired on the cluster: its history scripts,
+        # publish script and event each ran within one slot.
+        wait_until(lambda: client.hlen(CHECK_COUNTS) >= 1, timeout_s=20, what="the check")
         wait_until(
             lambda: all(
                 client.xpending(stream, HOOKS_GROUP)["pending"] == 0
@@ -82,5 +86,6 @@ def test_jobs_and_two_workers_on_a_redis_cluster_handle_every_event_once(
 
         assert set(client.hvals(HOOK_COUNTS)) == {b"1"}
         assert set(client.hvals(SENSOR_COUNTS)) == {b"1"}
+        assert set(client.hvals(CHECK_COUNTS)) == {b"1"}  # each occurrence's function once
         assert sorted(k.decode() for k in client.hkeys(HOOK_COUNTS)) == sorted(run_ids)  # type: ignore[union-attr]
         assert len({KEYS.shard_of(run_id) for run_id in run_ids}) > 1
