@@ -7,6 +7,9 @@ after each chunk. So each entry is read once, whatever the checks' windows and h
 many checks there are; the state is in Redis, so the next evaluation may run on another
 worker. A stream with no cursor yet (the first evaluation after deploying the checks) is
 read from its oldest entry: the history starts with whatever the streams still hold.
+One evaluation reads at most ``max_read`` entries of a shard (``MAX_READ_PER_EVALUATION``):
+a first deploy over a million retained entries catches up over a few evaluations instead
+of holding one for minutes.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 #: Entries read per XRANGE.
 SCAN_CHUNK: Final = 1_000
+#: Entries of one shard read at most per evaluation; the next one goes on from there.
+MAX_READ_PER_EVALUATION: Final = 50_000
 #: Byte patterns of the run events that end a run (most entries are op events: cheap
 #: tests first, then decoding).
 _ENDINGS: Final = tuple(
@@ -56,10 +61,18 @@ class HistoryIndex:
             failure-count checks); other jobs keep ``HISTORY_MIN_KEEP_S``.
     """
 
-    def __init__(self, client: aioredis.Redis, *, keys: Keys, keep_s: Mapping[str, float]) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        keys: Keys,
+        keep_s: Mapping[str, float],
+        max_read: int = MAX_READ_PER_EVALUATION,
+    ) -> None:
         self._client = client
         self._keys = keys
         self._keep_s = dict(keep_s)
+        self._max_read = max_read
         self.scanned = 0
 
     def __repr__(self) -> str:
@@ -82,9 +95,8 @@ class HistoryIndex:
         start = "-" if cursor is None else f"({text(cursor)}"
         read = 0
         while True:
-            entries = cast(
-                list[Entry], await self._client.xrange(stream, min=start, count=SCAN_CHUNK)
-            )
+            wanted = min(SCAN_CHUNK, self._max_read - read)
+            entries = cast(list[Entry], await self._client.xrange(stream, min=start, count=wanted))
             if not entries:
                 return read
             await self._record(entries, now_s)
@@ -93,7 +105,14 @@ class HistoryIndex:
             await self._client.set(cursor_key, last)
             read += len(entries)
             start = f"({last}"
-            if len(entries) < SCAN_CHUNK:
+            if len(entries) < wanted:
+                return read
+            if read >= self._max_read:
+                logger.info(
+                    "check history catching up stream=%s read=%d; the next evaluation goes on",
+                    stream,
+                    read,
+                )
                 return read
 
     async def _record(self, entries: list[Entry], now_s: float) -> None:

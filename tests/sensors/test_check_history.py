@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from bus import CheckEvent, ErrorInfo, Keys, RunEvent, RunInfo, RunState, encode_event
 from bus.runs import EVENT_FIELD, server_time
 from sensors import CheckDefinition, failure_count_check, job_freshness_check
+from sensors.check_index import HistoryIndex
 from sensors.check_runner import CheckRunner
 from tests.conftest import TEST_PREFIX
 
@@ -181,3 +182,25 @@ def test_now_is_the_redis_servers_clock(redis_client: redis.Redis, redis_url: st
     moment = asyncio.run(now())
     after_s, after_us = redis_client.time()
     assert before_s + before_us / 1e6 <= moment.timestamp() <= after_s + after_us / 1e6 + 1e-6
+
+
+def test_a_first_evaluation_over_a_long_stream_catches_up_over_several(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    now = datetime.now(UTC)
+    keys = Keys(prefix=TEST_PREFIX, shards=1)
+    for n in range(5):
+        redis_client.xadd(
+            keys.events_stream(0),
+            {EVENT_FIELD: encode_event(ended(f"one-{n}", RunState.FAILED, now))},
+        )
+
+    async def main() -> list[int]:
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            index = HistoryIndex(client, keys=keys, keep_s={}, max_read=2)
+            return [await index.catch_up(now.timestamp()) for _ in range(4)]
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(main()) == [2, 2, 1, 0]  # at most 2 a time; none read twice
