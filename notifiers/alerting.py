@@ -211,15 +211,7 @@ class Alerting:
             return
         if not rule.matches(event):
             return
-        silence = await self.silences.matching(event, rule=rule.name)
-        if silence is not None:
-            await self.noise.record_suppressed(
-                "silenced",
-                rule=rule.name,
-                destination=destination.name,
-                event=event,
-                detail=f"silence={silence.id}",
-            )
+        if await self._silenced(rule, destination, event):
             return
         run_id = event.run_id
         thread = None if run_id is None else await threads.get(destination.name, run_id)
@@ -264,18 +256,26 @@ class Alerting:
         finally:
             await lease.release()
 
+    async def _silenced(
+        self, rule: NotificationRule, destination: Destination, event: BusEvent
+    ) -> bool:
+        """Whether a silence covers ``event`` (then recorded as suppressed)."""
+        silence = await self.silences.matching(event, rule=rule.name)
+        if silence is None:
+            return False
+        await self.noise.record_suppressed(
+            "silenced",
+            rule=rule.name,
+            destination=destination.name,
+            event=event,
+            detail=f"silence={silence.id}",
+        )
+        return True
+
     async def _held_back(
         self, rule: NotificationRule, destination: Destination, event: RunEvent | OpEvent
     ) -> bool:
-        silence = await self.silences.matching(event, rule=rule.name)
-        if silence is not None:
-            await self.noise.record_suppressed(
-                "silenced",
-                rule=rule.name,
-                destination=destination.name,
-                event=event,
-                detail=f"silence={silence.id}",
-            )
+        if await self._silenced(rule, destination, event):
             return True
         window_s = rule.dedupe_window_s
         if not await self.noise.first_in_window(
