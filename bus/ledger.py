@@ -92,10 +92,6 @@ class Ledger:
     def __repr__(self) -> str:
         return f"<Ledger prefix={self._keys.prefix!r} ttl_s={self._ttl_s}>"
 
-    async def already_done(self, event_id: str, handler: str) -> bool:
-        """Whether ``handler`` already succeeded for ``event_id``."""
-        return bool(await self._client.exists(self._keys.handled(event_id, handler)))
-
     async def done(self, event_id: str, handlers: list[str]) -> set[str]:
         """Which of ``handlers`` already succeeded for ``event_id``.
 

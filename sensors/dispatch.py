@@ -118,14 +118,6 @@ class Dispatcher:
             f"retried={self.retried} failed={self.failed}>"
         )
 
-    async def run_handlers(
-        self, event: BusEvent, handlers: list[Handler], *, stream: str, entry_id: str
-    ) -> None:
-        """Run every handler for ``event`` that has not succeeded on it yet; return when each
-        succeeded or was dead-lettered."""
-        unfinished = await self.first_attempts([Work(event, handlers, stream, entry_id)])
-        await asyncio.gather(*(self.finish(handler) for handler in unfinished))
-
     async def first_attempts(self, batch: Sequence[Work]) -> list[Unfinished]:
         """The first attempt of every handler of ``batch`` not yet done, all together.
 
