@@ -41,12 +41,21 @@ async def oldest_needed(client: aioredis.Redis, stream: str) -> dict[str, str]:
     needed: dict[str, str] = {}
     for group in await client.xinfo_groups(stream):
         name = text(group["name"])
+        oldest_pending = None
         if int(group["pending"]):
-            summary = await client.xpending(stream, name)
-            needed[name] = text(summary["min"])
-        else:
-            needed[name] = text(group["last-delivered-id"])
+            oldest_pending = (await client.xpending(stream, name))["min"]
+        needed[name] = needed_from(group["last-delivered-id"], oldest_pending)
     return needed
+
+
+def needed_from(last_delivered: object, oldest_pending: object) -> str:
+    """The oldest entry a group needs: its oldest pending entry, else the last delivered.
+
+    The two come from two commands, and a worker may ack everything in between: then
+    ``XPENDING`` has no oldest entry (``None``) and the last delivered id, read first and
+    so never newer than what is delivered now, is the safe position.
+    """
+    return text(last_delivered if oldest_pending is None else oldest_pending)
 
 
 async def trim_events(
