@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -23,6 +24,9 @@ from sensors.watcher import Watcher
 from sensors.worker import Worker
 
 logger = logging.getLogger(__name__)
+
+#: Allocations (net) between two young-generation collections; CPython's default is 700.
+GC_GEN0_THRESHOLD = 10_000
 
 
 def run_worker(location: CodeLocation, settings: WorkerSettings, *, env: Mapping[str, str]) -> None:
@@ -52,10 +56,28 @@ async def _serve(location: CodeLocation, settings: WorkerSettings, env: Mapping[
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _stop, worker, signum)
+    tune_garbage_collector()
     try:
         await worker.run()
     finally:
         await worker.close()
+
+
+def tune_garbage_collector() -> None:
+    """Make the cyclic garbage collector cheap for a process that handles events for hours.
+
+    Measured on the throughput benchmark, collections cost a fifth of a worker's CPU
+    (~10 µs an event): each event makes dozens of container objects, so young collections
+    ran every ~20 events and older ones kept walking everything imported at start
+    (pydantic, redis-py, the code location), which never becomes garbage. So what exists
+    now is frozen (left out of every later collection) and young collections run every
+    ``GC_GEN0_THRESHOLD`` allocations. Cycles are still collected: less often, not never
+    (the benchmark's 1,000,000-event RSS figure checks that memory stays flat).
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, older, oldest)
 
 
 def run_watcher(settings: WatchSettings, *, env: Mapping[str, str]) -> None:
