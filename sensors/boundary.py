@@ -144,7 +144,12 @@ async def call_user_code_many(
         await on_the_loop.wait(patience_s)
     sync_outcomes = iter(
         [
-            await _settled(call, outcome, timeout_s)
+            # Most calls returned a plain value: no coroutine for them (thousands a second).
+            outcome
+            if isinstance(outcome, Outcome)
+            and outcome.ok
+            and not inspect.isawaitable(outcome.value)
+            else await _settled(call, outcome, timeout_s)
             if isinstance(outcome, Outcome)
             else asyncio.ensure_future(_settled_later(call, outcome, timeout_s))
             for call, outcome in zip(sync_calls, in_threads, strict=True)
@@ -158,7 +163,14 @@ class _LoopCalls:
     """A batch's async calls on the loop: ``width`` drainer tasks each take the next call
     until none is left, each call holding one of the worker's ``slots`` while it runs (so
     the worker never runs more than its concurrency, whatever the number of batches).
-    Each call's time limit starts when it starts, not while it waits its turn."""
+
+    Each call's time limit starts when it starts, not while it waits its turn. It is kept
+    by one alarm per batch rather than an ``asyncio.timeout`` per call (a timer made and
+    cancelled per call cost more than a no-op hook): the alarm goes off at the earliest
+    running call's deadline, cancels every drainer whose call has overrun (that call's
+    outcome is a ``TimeoutError``; the drainer goes on with the next call) and is set again
+    for the next deadline while calls run.
+    """
 
     def __init__(
         self,
@@ -168,15 +180,21 @@ class _LoopCalls:
         width: int,
         slots: asyncio.Semaphore | None,
     ) -> None:
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         self._calls = calls
         self._timeout_s = timeout_s
         self._slots = slots or asyncio.Semaphore(width)
         self._todo = deque(range(len(calls)))
         self._futures: list[asyncio.Future[Outcome]] = [loop.create_future() for _ in calls]
+        #: Each drainer running a call now, with when that call started (loop time).
+        self._running: dict[asyncio.Task[None], float] = {}
+        #: Drainers cancelled by the alarm, whose call is still to end as a timeout.
+        self._overran: set[asyncio.Task[None]] = set()
+        self._alarm: asyncio.TimerHandle | None = None
         self._drainers = [
             asyncio.ensure_future(self._drain()) for _ in range(min(width, len(calls)))
         ]
+        self._left = len(self._drainers)
 
     async def wait(self, patience_s: float | None) -> None:
         """Until every call has ended, or ``patience_s`` has passed."""
@@ -194,11 +212,13 @@ class _LoopCalls:
         return [future.result() if future.done() else future for future in self._futures]
 
     async def _drain(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None  # a drainer is a task (``ensure_future``)
         try:
             while self._todo:
                 index = self._todo.popleft()
                 async with self._slots:
-                    outcome = await self._one(self._calls[index])
+                    outcome = await self._one(task, self._calls[index])
                 future = self._futures[index]
                 if not future.done():  # whoever awaited it may have been cancelled
                     future.set_result(outcome)
@@ -206,13 +226,52 @@ class _LoopCalls:
             for future in self._futures:  # the worker is stopping: nothing more will run
                 future.cancel()
             raise
+        finally:
+            self._left -= 1
+            if not self._left and self._alarm is not None:
+                self._alarm.cancel()  # else it would keep the batch alive until it rings
 
-    async def _one(self, call: UserCall) -> Outcome:
+    async def _one(self, task: asyncio.Task[None], call: UserCall) -> Outcome:
+        self._running[task] = self._loop.time()
+        if self._alarm is None:
+            self._alarm = self._loop.call_at(self._loop.time() + self._timeout_s, self._ring)
         try:
-            async with asyncio.timeout(self._timeout_s):
-                return Outcome(True, await call.target(*call.args, **call.kwargs))
+            return Outcome(True, await call.target(*call.args, **call.kwargs))
+        except asyncio.CancelledError:
+            if task not in self._overran:
+                raise  # the worker is stopping
+            self._overran.discard(task)
+            if task.uncancel():  # cancelled by someone else as well: the worker is stopping
+                raise
+            return Outcome(
+                False,
+                call.error(
+                    TimeoutError(f"still running after its time limit of {self._timeout_s}s")
+                ),
+            )
         except Exception as exc:
             return Outcome(False, call.error(exc))
+        finally:
+            del self._running[task]
+            if task in self._overran:  # also when the call swallowed the cancellation
+                self._overran.discard(task)
+                task.uncancel()
+
+    def _ring(self) -> None:
+        """Cancel the drainers whose call overran; set the alarm for the next deadline."""
+        self._alarm = None
+        now = self._loop.time()
+        next_deadline: float | None = None
+        for task, started in self._running.items():
+            deadline = started + self._timeout_s
+            if deadline <= now:
+                if task not in self._overran:
+                    self._overran.add(task)
+                    task.cancel()
+            elif next_deadline is None or deadline < next_deadline:
+                next_deadline = deadline
+        if next_deadline is not None:
+            self._alarm = self._loop.call_at(next_deadline, self._ring)
 
 
 @functools.cache

@@ -213,7 +213,8 @@ class Dispatcher:
         try:
             for ((work, handler), _), outcome in zip(calls, outcomes, strict=True):
                 if isinstance(outcome, Outcome):
-                    outcome = await _after(work, handler, outcome, attempt)
+                    if handler.after is not None:
+                        outcome = await _after(work, handler, outcome, attempt)
                     if outcome.ok:
                         succeeded.append((work, handler))
                         continue

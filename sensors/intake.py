@@ -23,7 +23,7 @@ from bus.deadletter import DeadLetters
 from bus.errors import EventValidationError
 from bus.events import BusEvent
 from sensors.dispatch import Dispatcher, Unfinished, Work
-from sensors.handlers import Handler
+from sensors.handlers import MissingHook
 from sensors.metrics import DEAD_LETTERS, events_consumed
 from sensors.subscription import Subscription
 
@@ -125,6 +125,7 @@ class Intake:
         """Handle a batch: each entry is queued for its ack, handed to a task retrying its
         failed handlers, or handed back (left pending for a reclaim)."""
         settled: set[Delivery] = set()  # acked, handed back, or now a retry task's
+        consumed = 0
         try:
             retrying = await self.process(subscription, deliveries)
             for delivery in deliveries:
@@ -133,6 +134,7 @@ class Intake:
                     settled.add(delivery)
                 else:
                     self._settle(subscription, delivery, settled, finished=True)
+                    consumed += 1
         except redis.RedisError as exc:
             logger.warning(
                 "redis failed while handling entries=%d group=%s (%s); left pending for a reclaim",
@@ -155,6 +157,8 @@ class Intake:
                 if delivery not in settled:
                     self._settle(subscription, delivery, settled, finished=False)
             subscription.flush_acks_soon()
+            if consumed:  # counted per batch: a labelled counter's ``inc`` takes a lock
+                events_consumed(subscription.group).inc(consumed)
 
     async def _isolate_bug(
         self, subscription: Subscription, deliveries: list[Delivery], settled: set[Delivery]
@@ -213,6 +217,8 @@ class Intake:
         finally:
             self._settle(subscription, delivery, settled, finished=finished)
             subscription.flush_acks_soon()
+            if finished:
+                events_consumed(subscription.group).inc()
 
     def _settle(
         self,
@@ -226,7 +232,6 @@ class Intake:
         if finished:
             subscription.finish(delivery)
             self.handled += 1
-            events_consumed(subscription.group).inc()
         else:
             subscription.release(delivery)
         settled.add(delivery)
@@ -256,7 +261,9 @@ class Intake:
                         error=exc.detail,
                     )
                 continue
-            handlers = await self._select(subscription, delivery, event)
+            handlers, missing = subscription.select(event)
+            if missing:
+                await self._dead_letter_missing(delivery, event, missing)
             if handlers:
                 batch.append(Work(event, handlers, delivery.stream, delivery.entry_id))
         by_entry = {(d.stream, d.entry_id): d for d in deliveries}
@@ -266,12 +273,10 @@ class Intake:
             retrying.setdefault(entry, []).append(failure)
         return retrying
 
-    async def _select(
-        self, subscription: Subscription, delivery: Delivery, event: BusEvent
-    ) -> list[Handler]:
-        """The handlers ``event`` triggers in this group; dead-letter the hooks it names that
-        this code location lacks."""
-        handlers, missing = subscription.select(event)
+    async def _dead_letter_missing(
+        self, delivery: Delivery, event: BusEvent, missing: list[MissingHook]
+    ) -> None:
+        """Dead-letter the hooks ``event`` names that this code location lacks."""
         for hook in missing:
             DEAD_LETTERS.labels("unknown_hook").inc()
             await self._dead_letters.add(
@@ -283,4 +288,3 @@ class Intake:
                 handler=hook.name,
                 event_id=event.event_id,
             )
-        return handlers

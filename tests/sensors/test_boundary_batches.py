@@ -174,3 +174,74 @@ def test_concurrent_batches_share_the_workers_concurrency() -> None:
         running[:] = [0, 0]
         asyncio.run(main(fn))
         assert running[1] == 2, fn
+
+
+async def swallows_cancellation() -> str:
+    try:
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        return "kept going"  # bad manners, but user code may do it
+    return "slept"
+
+
+def test_each_async_call_gets_its_full_time_limit_from_its_own_start() -> None:
+    # One drainer (pool size 1): the calls run one after another, each with 0.3 s of its
+    # own; the second hangs and must time out 0.3 s after *it* started, the third (after
+    # it) must still run.
+    async def main() -> tuple[list[Outcome | asyncio.Future[Outcome]], float]:
+        pool = HookThreads(1, spare=1)
+        try:
+            started = time.monotonic()
+
+            async def takes_0_2_s() -> str:
+                await asyncio.sleep(0.2)
+                return "done"
+
+            calls = [call(takes_0_2_s), call(hangs_async), call(quick_async, 1)]
+            outcomes = await call_user_code_many(calls, timeout_s=0.3, threads=pool)
+            return outcomes, time.monotonic() - started
+        finally:
+            pool.close()
+
+    (first, hung, last), elapsed = asyncio.run(main())
+    assert isinstance(first, Outcome) and (first.ok, first.value) == (True, "done")
+    assert isinstance(hung, Outcome) and isinstance(hung.value.__cause__, TimeoutError)
+    assert isinstance(last, Outcome) and (last.ok, last.value) == (True, 3)
+    assert 0.45 < elapsed < 2.0  # 0.2 s, then 0.3 s for the hung call
+
+
+def test_a_call_that_swallows_its_timeout_does_not_break_the_next_calls() -> None:
+    async def main() -> tuple[list[Outcome | asyncio.Future[Outcome]], int]:
+        pool = HookThreads(1, spare=1)
+        try:
+            calls = [call(swallows_cancellation), call(quick_async, 2)]
+            outcomes = await call_user_code_many(calls, timeout_s=0.2, threads=pool)
+            task = asyncio.current_task()
+            assert task is not None
+            return outcomes, task.cancelling()
+        finally:
+            pool.close()
+
+    (swallowed, after), cancelling = asyncio.run(main())
+    assert isinstance(swallowed, Outcome) and (swallowed.ok, swallowed.value) == (
+        True,
+        "kept going",
+    )
+    assert isinstance(after, Outcome) and (after.ok, after.value) == (True, 6)
+    assert cancelling == 0
+
+
+def test_stopping_the_worker_during_an_overrun_still_stops_the_batch() -> None:
+    async def main() -> None:
+        pool = HookThreads(1, spare=1)
+        try:
+            calls = [call(hangs_async), call(hangs_async)]
+            batch = asyncio.ensure_future(call_user_code_many(calls, timeout_s=0.1, threads=pool))
+            await asyncio.sleep(0.1)  # the alarm rings about now: the first call overruns
+            batch.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(batch, timeout=2)
+        finally:
+            pool.close()
+
+    asyncio.run(main())
