@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import redis
 
-from bus.connection import ASYNC_POOL_SIZE, connect, connect_async
+from bus.connection import ASYNC_POOL_SIZE, connect, connect_async, kernel_liveness_options
 from bus.settings import BusSettings
 
 
@@ -41,3 +42,30 @@ def test_clients_name_the_driver_as_redis_py_does_without_reading_package_metada
         assert client.ping()
     finally:
         client.close()
+
+
+def test_the_worker_client_leaves_liveness_to_the_kernel_within_the_redis_timeout(
+    redis_url: str,
+) -> None:
+    # No per-command socket timeout (a task and a timer per command in redis-py), but the
+    # kernel fails unacknowledged commands and finds dead idle peers within the timeout.
+    async def main() -> tuple[float | None, dict[int, int], int]:
+        client = connect_async(BusSettings(redis_url=redis_url, redis_timeout_s=3))
+        try:
+            await client.ping()
+            kwargs = client.connection_pool.connection_kwargs
+            connection = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+            try:
+                sock = connection._writer.get_extra_info("socket")
+                user_timeout_ms = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT)
+            finally:
+                await client.connection_pool.release(connection)
+            return kwargs["socket_timeout"], kwargs["socket_keepalive_options"], user_timeout_ms
+        finally:
+            await client.aclose()
+
+    socket_timeout, options, user_timeout_ms = asyncio.run(main())
+    assert socket_timeout is None
+    assert options == kernel_liveness_options(3)
+    assert options[socket.TCP_KEEPIDLE] == 3 and options[socket.TCP_KEEPCNT] == 3
+    assert user_timeout_ms == 3000  # read back from the live socket
