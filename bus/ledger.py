@@ -32,7 +32,9 @@ T = TypeVar("T")
 #: one argument, the keys joined by NUL (redis-py packs each argument in Python: thousands
 #: of them cost more than the work). Split with a plain ``string.find``: a ``gmatch``
 #: pattern and a prefix joined to each key in Lua cost Redis 2 µs more per key (measured).
-#: Returns 0/1 per checked key, after the writes. The keys are not declared: on a single
+#: Usually none of the checked keys exists: one ``EXISTS`` of them all says so, and only
+#: when it counts some is each asked on its own. Returns 0/1 per checked key, after the
+#: writes. The keys are not declared: on a single
 #: Redis that is allowed; a Redis Cluster gets a pipeline instead (``Ledger._round_trip``).
 _SET_THEN_EXISTS = """
 local function each(joined, fn)
@@ -48,8 +50,16 @@ for group = 3, #ARGV, 2 do
   local value = ARGV[group]
   each(ARGV[group + 1], function(key) redis.call('SET', key, value, 'EX', ttl) end)
 end
+local checked = {}
+each(ARGV[2], function(key) checked[#checked + 1] = key end)
+local any = 0
+for first = 1, #checked, 4000 do  -- unpack is bounded by Lua's C stack (8000)
+  any = any + redis.call('EXISTS', unpack(checked, first, math.min(first + 3999, #checked)))
+end
 local found = {}
-each(ARGV[2], function(key) found[#found + 1] = redis.call('EXISTS', key) end)
+for i, key in ipairs(checked) do
+  found[i] = any > 0 and redis.call('EXISTS', key) or 0
+end
 return found
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 
 import redis
@@ -86,3 +87,29 @@ def test_a_lone_check_goes_at_once_and_those_made_meanwhile_share_the_next_round
     round_trips, found = asyncio.run(main())
     assert found == [set()] * 20
     assert round_trips == 2
+
+
+def test_one_check_of_thousands_of_keys_answers_each_key(redis_url: str) -> None:
+    none_yet, found = _check_thousands(redis_url)
+    assert not any(none_yet)
+    assert [n for n, done in enumerate(found) if done] == [0, 4500, 8999]
+
+
+def _check_thousands(redis_url: str) -> tuple[list[bool], list[bool]]:
+    # 9,000 checks in one script: past the 4,000 keys one EXISTS takes at a time, and with
+    # a few keys recorded (anywhere in the list) every key must still get its own answer.
+    async def main() -> tuple[list[bool], list[bool]]:
+        client = connect_async(BusSettings(redis_url=redis_url))
+        ledger = Ledger(client, keys=Keys(prefix=TEST_PREFIX), ttl_s=60)
+        run = uuid.uuid4().hex[:8]  # keys of earlier runs live on for their TTL
+        pairs = [(f"big-{run}-{n}", "hook:m:a") for n in range(9000)]
+        try:
+            none_yet = await ledger.done_many(pairs)
+            await ledger.record_many(
+                [pairs[0], pairs[4500], pairs[8999]], consumer="w", started_at=NOW, finished_at=NOW
+            )
+            return none_yet, await ledger.done_many(pairs)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main())
