@@ -44,6 +44,9 @@ class Subscription:
         reports_poison: whether invalid entries are dead-lettered here. Only the hooks
             group does, so that an invalid entry is recorded once, not once per sensor.
         sensor: the sensor's name, for a sensor's group (it can be stopped and started).
+        in_run_order: whether a run's events start their handlers in the order they
+            happened (a notification rule's group: a run's op failure leads its alerts,
+            and its end comes after it, not in a race with it).
     """
 
     def __init__(
@@ -53,9 +56,11 @@ class Subscription:
         *,
         reports_poison: bool = False,
         sensor: str | None = None,
+        in_run_order: bool = False,
     ) -> None:
         self.consumer = consumer
         self.select = select
+        self.in_run_order = in_run_order
         self.reports_poison = reports_poison
         self.sensor = sensor
         #: Entries held (read, not yet acked): refreshed so no one else takes them.
@@ -251,6 +256,7 @@ def _subscriptions_on(
         return Subscription(
             consumer(keys.rule_group(rule.name)),
             lambda event: (rule_handlers(alerting, rule, event), []),
+            in_run_order=True,
         )
 
     hooks = Subscription(

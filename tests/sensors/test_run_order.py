@@ -1,0 +1,116 @@
+"""A notification rule's group starts a run's handlers in the order its events happened;
+different runs still go together."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis
+
+from bus import Keys, connect_async
+from bus.backoff import Backoff
+from bus.consumer import Consumer, Delivery
+from bus.deadletter import DeadLetters
+from bus.events import BusEvent, OpEvent, OpInfo, RunEvent, RunInfo, encode_event
+from bus.ledger import Ledger
+from bus.settings import BusSettings
+from bus.states import OpState, RunState
+from sensors import CodeLocation
+from sensors.dispatch import Dispatcher
+from sensors.handlers import Handler, MissingHook
+from sensors.hook_threads import HookThreads
+from sensors.intake import Intake
+from sensors.resources import ResourceBuilder
+from sensors.subscription import Subscription
+from tests.conftest import TEST_PREFIX
+
+KEYS = Keys(prefix=TEST_PREFIX)
+
+
+def run_info(run_id: str) -> RunInfo:
+    return RunInfo(run_id=run_id, run_name=run_id, job_name="etl")
+
+
+def op_failed(run_id: str) -> OpEvent:
+    return OpEvent(
+        seq=3,
+        run=run_info(run_id),
+        op=OpInfo(name="load", step_key="load"),
+        from_state=OpState.RUNNING,
+        to_state=OpState.FAILED,
+    )
+
+
+def run_failed(run_id: str) -> RunEvent:
+    return RunEvent(
+        seq=4, run=run_info(run_id), from_state=RunState.RUNNING, to_state=RunState.FAILED
+    )
+
+
+def handle_in_one_batch(
+    redis_url: str, events: list[BusEvent], *, in_run_order: bool
+) -> list[tuple[str, str, float, float]]:
+    """Each event's one async handler takes 0.1 s; returns (run, type, start, end) each."""
+    spans: list[tuple[str, str, float, float]] = []
+
+    def select(event: BusEvent) -> tuple[list[Handler], list[MissingHook]]:
+        async def note() -> None:
+            started = time.monotonic()
+            await asyncio.sleep(0.1)  # a Slack call, say
+            spans.append((str(event.run_id), event.type, started, time.monotonic()))
+
+        return [Handler(name="rule:r:slack", fn=note, build_args=lambda _: ())], []
+
+    async def main() -> None:
+        client = connect_async(BusSettings(redis_url=redis_url))
+        threads = HookThreads(4, spare=1)
+        dispatcher = Dispatcher(
+            ledger=Ledger(client, keys=KEYS, ttl_s=60),
+            dead_letters=DeadLetters(client, keys=KEYS),
+            resources=ResourceBuilder(
+                CodeLocation.load("tests.code_locations.basic"), env={}, timeout_s=5
+            ),
+            consumer="w",
+            concurrency=4,
+            timeout_s=5,
+            threads=threads,
+            retry=Backoff(base_s=0.01, max_s=0.01, max_attempts=3),
+            reconnect=Backoff(base_s=0.01, max_s=0.01),
+        )
+        intake = Intake(dispatcher, DeadLetters(client, keys=KEYS), max_in_flight=16)
+        consumer = Consumer(client, streams=["s"], group="notify:r", consumer="w")
+        subscription = Subscription(consumer, select, in_run_order=in_run_order)
+        deliveries = [
+            Delivery("s", f"{n + 1}-0", encode_event(event)) for n, event in enumerate(events)
+        ]
+        try:
+            unfinished = await intake.process(subscription, deliveries)
+            await asyncio.gather(
+                *(dispatcher.finish(u) for handlers in unfinished.values() for u in handlers)
+            )
+        finally:
+            threads.close()
+            await client.aclose()
+
+    asyncio.run(main())
+    return spans
+
+
+def test_a_runs_end_starts_after_its_op_failure_and_other_runs_go_meanwhile(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    spans = handle_in_one_batch(
+        redis_url, [op_failed("a"), op_failed("b"), run_failed("a")], in_run_order=True
+    )
+    by = {(run, kind): (start, end) for run, kind, start, end in spans}
+    assert by["a", "run"][0] >= by["a", "op"][0] + 0.04  # waited (50 ms patience), not raced
+    assert abs(by["b", "op"][0] - by["a", "op"][0]) < 0.03  # another run: at once
+
+
+def test_without_run_order_every_handler_of_a_batch_starts_at_once(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    spans = handle_in_one_batch(redis_url, [op_failed("c"), run_failed("c")], in_run_order=False)
+    starts = [start for *_, start, _ in spans]
+    assert max(starts) - min(starts) < 0.03
