@@ -40,6 +40,8 @@ class DecodedEvents:
     usually within milliseconds of each other; validating the JSON is the largest single
     cost of handling an entry, so the last ``size`` decoded entries are kept (an entry's
     payload never changes). Invalid entries are not kept: each group meets the error.
+    With ``size`` 0 nothing is kept (a worker whose streams only one group reads: the
+    bookkeeping would cost 2 µs an entry for nothing).
     """
 
     def __init__(self, size: int = DECODED_KEPT) -> None:
@@ -57,6 +59,8 @@ class DecodedEvents:
         Raises:
             EventValidationError: as ``Delivery.event``.
         """
+        if not self._size:
+            return delivery.event()
         key = (delivery.stream, delivery.entry_id)
         event = self._events.get(key)
         if event is None:
@@ -73,14 +77,21 @@ class Intake:
         dispatcher: runs the handlers.
         dead_letters: where invalid entries and unknown hooks go.
         max_in_flight: entries held at once; reading waits beyond it.
+        groups_per_stream: how many of the worker's consumer groups read each stream
+            (decoded events are kept for the others only when there are others).
     """
 
     def __init__(
-        self, dispatcher: Dispatcher, dead_letters: DeadLetters, *, max_in_flight: int
+        self,
+        dispatcher: Dispatcher,
+        dead_letters: DeadLetters,
+        *,
+        max_in_flight: int,
+        groups_per_stream: int = 2,
     ) -> None:
         self._dispatcher = dispatcher
         self._dead_letters = dead_letters
-        self._decoded = DecodedEvents()
+        self._decoded = DecodedEvents(DECODED_KEPT if groups_per_stream > 1 else 0)
         self._capacity = asyncio.Semaphore(max_in_flight)
         self._taking = asyncio.Lock()  # one batch takes its slots at a time
         #: The batches and follow-ups running now.

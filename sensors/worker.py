@@ -121,7 +121,10 @@ class Worker:
         )
         self._stopping = asyncio.Event()
         self.intake = Intake(
-            self.dispatcher, self._dead_letters, max_in_flight=settings.max_in_flight
+            self.dispatcher,
+            self._dead_letters,
+            max_in_flight=settings.max_in_flight,
+            groups_per_stream=len({sub.group for sub in self.subscriptions}),
         )
         self._sensor_states: dict[str, tuple[float, bool]] = {}
         self._next_reclaim: dict[str, float] = {}

@@ -42,3 +42,10 @@ def test_an_invalid_entry_is_not_kept_and_fails_for_every_group() -> None:
         with pytest.raises(EventValidationError):
             decoded.event(Delivery("s", "1-0", b"not json"))
     assert repr(decoded) == "<DecodedEvents kept=0 size=2>"
+
+
+def test_with_size_zero_nothing_is_kept() -> None:
+    decoded = DecodedEvents(0)
+    first = decoded.event(Delivery("s", "1-0", PAYLOAD))
+    assert decoded.event(Delivery("s", "1-0", PAYLOAD)) is not first  # decoded again
+    assert first == decoded.event(Delivery("s", "1-0", PAYLOAD))
