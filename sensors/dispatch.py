@@ -50,7 +50,8 @@ logger = logging.getLogger(__name__)
 BATCH_PATIENCE_S = 0.05
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is made per entry (see ``Handler``).
+@dataclass(slots=True, eq=False)
 class Work:
     """One stream entry's event and the handlers it triggers in one group."""
 

@@ -26,7 +26,10 @@ from sensors.step_failures import StepFailures
 ArgsBuilder = Callable[[Mapping[str, Any]], tuple[Any, ...]]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is made per (event, handler), thousands a second, and a frozen
+# dataclass's __init__ costs twice as much (1.8 against 0.8 µs); nothing changes a handler
+# after it is made. Compared by identity: no two are the same handler run.
+@dataclass(slots=True, eq=False)
 class Handler:
     """One user callable to run for one event.
 
