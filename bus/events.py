@@ -302,6 +302,8 @@ class CheckEvent(BaseModel):
         failures: how many failures make the check fire (``FAILURE_COUNT``; else ``None``).
         failed_run_ids: the newest few of the failed runs counted, newest first
             (``FAILURE_COUNT``).
+        failed_run_names: those runs' names, in the same order (what people recognise;
+            empty from a worker older than this field).
         last_error: the newest counted failure's error message, if its event had one
             (``FAILURE_COUNT``).
         last_success_at: when the job last completed successfully, if the check history
@@ -329,6 +331,7 @@ class CheckEvent(BaseModel):
     count: int = Field(default=0, ge=0)
     failures: int | None = Field(default=None, ge=1)
     failed_run_ids: tuple[str, ...] = ()
+    failed_run_names: tuple[str, ...] = ()
     last_error: str | None = None
     last_success_at: datetime | None = None
     last_success_run_id: str | None = None

@@ -10,6 +10,7 @@ and the limit that was crossed, e.g.::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Final
 
@@ -58,7 +59,7 @@ def check_summary(event: CheckEvent) -> str:
         return (
             f"No successful run of job {event.job_name!r} in the last {limit}; {_last_seen(event)}."
         )
-    runs = ", ".join(event.failed_run_ids)
+    runs = ", ".join(_failed_runs(event, code=str))
     return (
         f"Job {event.job_name!r} failed {event.count} times in the last {limit} "
         f"(the check fires at {event.failures})" + (f"; runs {runs}." if runs else ".")
@@ -128,7 +129,7 @@ def _failures_detail(event: CheckEvent, limit: str) -> str:
         f"(the check fires at {event.failures or event.count})."
     ]
     if event.failed_run_ids:
-        lines.append("Failed runs: " + ", ".join(code(run_id) for run_id in event.failed_run_ids))
+        lines.append("Failed runs: " + ", ".join(_failed_runs(event, code=code)))
     if event.last_error:
         lines.append("Last error:\n" + code_block(event.last_error, limit=1_000))
     return "\n".join(lines)
@@ -140,6 +141,16 @@ def _last_seen(event: CheckEvent) -> str:
         return f"last success {event.last_success_at:%Y-%m-%d %H:%M} UTC{run}"
     since = event.watching_since or event.occurred_at
     return f"never seen since {since:%Y-%m-%d %H:%M} UTC"
+
+
+def _failed_runs(event: CheckEvent, *, code: Callable[[str], str]) -> list[str]:
+    """Each counted failed run as ``name (id)``, or its id alone when the event has no
+    names (published by an older worker)."""
+    names = event.failed_run_names
+    if len(names) != len(event.failed_run_ids):
+        return [code(run_id) for run_id in event.failed_run_ids]
+    pairs = zip(names, event.failed_run_ids, strict=True)
+    return [f"{code(name)} ({code(run_id)})" for name, run_id in pairs]
 
 
 def _run_name(event: CheckEvent) -> str:

@@ -214,6 +214,7 @@ class CheckRunner:
             count=count,
             failures=check.failures,
             failed_run_ids=tuple(o.run_id for o in reversed(failed[-FAILED_RUNS_SHOWN:])),
+            failed_run_names=tuple(o.run_name for o in reversed(failed[-FAILED_RUNS_SHOWN:])),
             last_error=errors[0] if errors else None,
         )
         return [Occurrence(event, marker_ttl_s(within_s), counted_through=newest.at_s)]

@@ -48,6 +48,7 @@ class CheckContext:
         event_id: the check event's id (stable per occurrence: an idempotency key for
             whatever the function sends).
         failed_run_ids: the newest few failed runs counted (failure counts).
+        failed_run_names: their names, in the same order (failure counts).
         last_error: the newest counted failure's error message, if known (failure counts).
         last_success_at: when the job last succeeded, if known (freshness).
         watching_since: when the check began watching the job (freshness).
@@ -69,6 +70,7 @@ class CheckContext:
     event_id: str = ""
     failures: int | None = None
     failed_run_ids: tuple[str, ...] = ()
+    failed_run_names: tuple[str, ...] = ()
     last_error: str | None = None
     last_success_at: datetime | None = None
     watching_since: datetime | None = None
@@ -102,6 +104,7 @@ def check_context_from_event(
         event_id=event.event_id,
         failures=event.failures,
         failed_run_ids=event.failed_run_ids,
+        failed_run_names=event.failed_run_names,
         last_error=event.last_error,
         last_success_at=event.last_success_at,
         watching_since=event.watching_since,

@@ -124,6 +124,19 @@ def test_a_failure_count_alert_names_the_failed_runs_and_the_last_error() -> Non
     assert message.text.endswith("(the check fires at 3); runs r-9, r-8, r-7.")
 
 
+def test_a_failure_count_alert_gives_each_failed_runs_name_with_its_id() -> None:
+    event = failing().model_copy(
+        update={
+            "failed_run_ids": ("r-9", "r-8"),
+            "failed_run_names": ("nightly-9", "nightly-8"),
+        }
+    )
+    message = check_message(event)
+
+    assert "Failed runs: `nightly-9` (`r-9`), `nightly-8` (`r-8`)" in text_of(message.blocks)
+    assert message.text.endswith("runs nightly-9 (r-9), nightly-8 (r-8).")
+
+
 def test_a_freshness_alert_says_when_the_job_last_succeeded_or_since_when_none_was_seen() -> None:
     seen = stale().model_copy(
         update={"last_success_at": STARTED, "last_success_run_name": "nightly-41"}

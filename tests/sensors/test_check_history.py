@@ -118,6 +118,7 @@ def test_failures_trimmed_from_the_streams_still_count_and_each_entry_is_read_on
     [fired] = evaluate(T0 + timedelta(minutes=6))
 
     assert (fired.count, fired.failed_run_ids, fired.last_error) == (2, ("f-2", "f-1"), "OOM")
+    assert fired.failed_run_names == ("etl-f-2", "etl-f-1")  # the names survive the trim too
     assert evaluate(T0 + timedelta(minutes=7)) == []
     assert evaluate(T0 + timedelta(minutes=8)) == []
     # One entry, one more, the check event just published, then nothing new: each entry
