@@ -46,8 +46,13 @@ def connect(settings: BusSettings) -> redis.Redis:
     )
 
 
-def connect_async(settings: BusSettings) -> aioredis.Redis:
-    """An asyncio client (the worker's). Blocking reads pass their own timeout.
+def connect_async(settings: BusSettings, *, kernel_liveness: bool = False) -> aioredis.Redis:
+    """An asyncio client. Blocking reads pass their own timeout.
+
+    Every command times out after ``redis_timeout_s`` (the socket timeout), except with
+    ``kernel_liveness`` (the worker's hot path, over TCP): then the kernel fails commands
+    to a Redis that is gone instead (``kernel_liveness_options``), without a timer per
+    command. A ``unix://`` Redis always gets the socket timeout (no TCP options apply).
 
     Its pool *waits* for a free connection (up to ``redis_timeout_s``) instead of failing:
     a worker handles hundreds of entries at once, and with redis-py's default pool every
@@ -69,10 +74,9 @@ def connect_async(settings: BusSettings) -> aioredis.Redis:
         max_connections=ASYNC_POOL_SIZE,
         timeout=settings.redis_timeout_s,
         socket_connect_timeout=settings.redis_timeout_s,
-        socket_timeout=None,
-        socket_keepalive_options=kernel_liveness_options(settings.redis_timeout_s),
         health_check_interval=30,
         driver_info=_DRIVER_INFO,
+        **_timeouts(settings, kernel_liveness=kernel_liveness),
     )
     return aioredis.Redis.from_pool(pool)
 
@@ -84,6 +88,17 @@ def redacted_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _timeouts(settings: BusSettings, *, kernel_liveness: bool) -> dict[str, object]:
+    """The asyncio pool's socket timeout, or the kernel's liveness options instead."""
+    over_tcp = urlsplit(settings.redis_url).scheme in ("redis", "rediss")
+    if kernel_liveness and over_tcp:
+        return {
+            "socket_timeout": None,
+            "socket_keepalive_options": kernel_liveness_options(settings.redis_timeout_s),
+        }
+    return {"socket_timeout": settings.redis_timeout_s}
 
 
 def kernel_liveness_options(timeout_s: float) -> dict[int, int]:

@@ -27,7 +27,7 @@ import redis
 
 from bus.backoff import Backoff
 from bus.deadletter import DeadLetters
-from bus.events import BusEvent, encode_event, event_state, utc_now
+from bus.events import BusEvent, CheckEvent, RunEvent, encode_event, event_state, utc_now
 from bus.ledger import Ledger
 from sensors.boundary import UserCall, call_user_code_many
 from sensors.errors import CodeLocationError, HookExecutionError
@@ -119,11 +119,18 @@ class Dispatcher:
             f"retried={self.retried} failed={self.failed}>"
         )
 
-    async def first_attempts(self, batch: Sequence[Work]) -> list[Unfinished]:
+    async def first_attempts(
+        self, batch: Sequence[Work], *, ends_last: bool = False
+    ) -> list[Unfinished]:
         """The first attempt of every handler of ``batch`` not yet done, all together.
 
         Returns once the successes are recorded, at most ``BATCH_PATIENCE_S`` after the
         calls started (plus the round trips).
+
+        Args:
+            ends_last: start the handlers of a run's end only once those of the run's
+                earlier events in the batch have finished or run ``BATCH_PATIENCE_S``
+                (``_ends_last``; a notification rule's group).
 
         Returns:
             The handlers that failed or still run: each goes on with ``finish``.
@@ -142,7 +149,13 @@ class Dispatcher:
                     work.event.event_id,
                 )
         todo = [pair for pair, already in zip(pairs, done, strict=True) if not already]
-        return await self._attempt(todo, attempt=1, patience_s=BATCH_PATIENCE_S)
+        if not ends_last:
+            return await self._attempt(todo, attempt=1, patience_s=BATCH_PATIENCE_S)
+        first, last = _ends_last(todo)
+        # The ledger was read for both above: the second wave adds no round trip that could
+        # fail and lose what the first left running.
+        unfinished = await self._attempt(first, attempt=1, patience_s=BATCH_PATIENCE_S)
+        return unfinished + await self._attempt(last, attempt=1, patience_s=BATCH_PATIENCE_S)
 
     async def finish(self, unfinished: Unfinished) -> None:
         """Go on with a handler its batch left unfinished: wait for it if it still runs and
@@ -390,3 +403,27 @@ def _next_delay_s(retry: Backoff, attempt: int, exc: Exception) -> float | None:
     if delay_s is None or not isinstance(hint, int | float):
         return delay_s
     return max(delay_s, min(float(hint), retry.max_s))
+
+
+def _ends_last(
+    todo: list[tuple[Work, Handler]],
+) -> tuple[list[tuple[Work, Handler]], list[tuple[Work, Handler]]]:
+    """``todo`` in two waves: the second holds the ends of runs (their final state) that
+    have earlier events in the batch, the first everything else.
+
+    A notification rule's first alert of a run must be its op failure, with the run's end
+    in its thread: started together, the end (fewer round trips before it joins the run's
+    grouping window) could lead instead. Other events, and other runs, do not wait.
+    """
+    first: list[tuple[Work, Handler]] = []
+    last: list[tuple[Work, Handler]] = []
+    runs_seen: set[str] = set()
+    for work, handler in todo:
+        event = work.event
+        if isinstance(event, RunEvent) and event.to_state.is_terminal and event.run_id in runs_seen:
+            last.append((work, handler))
+            continue
+        if not isinstance(event, CheckEvent):
+            runs_seen.add(event.run_id)
+        first.append((work, handler))
+    return first, last

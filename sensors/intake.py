@@ -279,10 +279,12 @@ class Intake:
                 batch.append(Work(event, handlers, delivery.stream, delivery.entry_id))
         by_entry = {(d.stream, d.entry_id): d for d in deliveries}
         retrying: dict[Delivery, list[Unfinished]] = {}
-        for wave in _in_run_order(batch) if subscription.in_run_order else [batch]:
-            for failure in await self._dispatcher.first_attempts(wave):
-                entry = by_entry[failure.work.stream, failure.work.entry_id]
-                retrying.setdefault(entry, []).append(failure)
+        unfinished = await self._dispatcher.first_attempts(
+            batch, ends_last=subscription.in_run_order
+        )
+        for failure in unfinished:
+            entry = by_entry[failure.work.stream, failure.work.entry_id]
+            retrying.setdefault(entry, []).append(failure)
         return retrying
 
     async def _dead_letter_missing(
@@ -300,19 +302,3 @@ class Intake:
                 handler=hook.name,
                 event_id=event.event_id,
             )
-
-
-def _in_run_order(batch: list[Work]) -> list[list[Work]]:
-    """The batch in waves: each run's first event in the first wave, its second in the
-    second, and so on. A wave starts once the one before has finished its first attempts
-    or run for ``BATCH_PATIENCE_S`` (``Dispatcher.first_attempts``), so a run's later
-    event never overtakes an earlier one, while different runs still go together."""
-    waves: list[list[Work]] = []
-    seen: dict[str | None, int] = {}
-    for work in batch:
-        run_id = work.event.run_id
-        position = seen[run_id] = seen.get(run_id, -1) + 1
-        if position == len(waves):
-            waves.append([])
-        waves[position].append(work)
-    return waves

@@ -69,7 +69,7 @@ class Worker:
     ) -> None:
         self.location = location
         self.settings = settings
-        self._client = client or connect_async(settings)
+        self._client = client or connect_async(settings, kernel_liveness=True)
         self._keys = settings.keys
         self._reconnect = Backoff(base_s=0.05, max_s=settings.reconnect_max_s)
         self.threads = HookThreads(settings.concurrency, spare=settings.max_abandoned_threads)

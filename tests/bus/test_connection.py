@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import subprocess
+import time
+from pathlib import Path
 
 import redis
 
@@ -50,7 +54,9 @@ def test_the_worker_client_leaves_liveness_to_the_kernel_within_the_redis_timeou
     # No per-command socket timeout (a task and a timer per command in redis-py), but the
     # kernel fails unacknowledged commands and finds dead idle peers within the timeout.
     async def main() -> tuple[float | None, dict[int, int], int]:
-        client = connect_async(BusSettings(redis_url=redis_url, redis_timeout_s=3))
+        client = connect_async(
+            BusSettings(redis_url=redis_url, redis_timeout_s=3), kernel_liveness=True
+        )
         try:
             await client.ping()
             kwargs = client.connection_pool.connection_kwargs
@@ -69,3 +75,54 @@ def test_the_worker_client_leaves_liveness_to_the_kernel_within_the_redis_timeou
     assert options == kernel_liveness_options(3)
     assert options[socket.TCP_KEEPIDLE] == 3 and options[socket.TCP_KEEPCNT] == 3
     assert user_timeout_ms == 3000  # read back from the live socket
+
+
+def test_other_asyncio_clients_keep_a_socket_timeout(redis_url: str) -> None:
+    # The CLI's silences and the watcher's lease: a stopped Redis must not hang them.
+    client = connect_async(BusSettings(redis_url=redis_url, redis_timeout_s=2))
+    assert client.connection_pool.connection_kwargs["socket_timeout"] == 2
+
+
+def test_the_worker_client_works_over_a_unix_socket(tmp_path: Path) -> None:
+    # No TCP options on a unix socket: redis-py's unix connection refuses them.
+    path = tmp_path / "redis.sock"
+    server = subprocess.Popen(
+        [
+            _redis_server(),
+            "--port",
+            "0",
+            "--unixsocket",
+            str(path),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not path.exists():
+            assert time.monotonic() < deadline, "redis-server did not create its unix socket"
+            time.sleep(0.01)
+
+        async def main() -> tuple[bool, object]:
+            settings = BusSettings(redis_url=f"unix://{path}", redis_timeout_s=2)
+            client = connect_async(settings, kernel_liveness=True)
+            try:
+                return await client.ping(), client.connection_pool.connection_kwargs[
+                    "socket_timeout"
+                ]
+            finally:
+                await client.aclose()
+
+        assert asyncio.run(main()) == (True, 2)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _redis_server() -> str:
+    found = shutil.which("redis-server")
+    assert found, "redis-server is not on PATH: apt-get install -y redis-server"
+    return found

@@ -1,5 +1,5 @@
-"""A notification rule's group starts a run's handlers in the order its events happened;
-different runs still go together."""
+"""A notification rule's group starts a run's end after the run's earlier events in the
+batch; everything else (other runs, a run's several op failures) still goes together."""
 
 from __future__ import annotations
 
@@ -32,11 +32,11 @@ def run_info(run_id: str) -> RunInfo:
     return RunInfo(run_id=run_id, run_name=run_id, job_name="etl")
 
 
-def op_failed(run_id: str) -> OpEvent:
+def op_failed(run_id: str, op: str = "load") -> OpEvent:
     return OpEvent(
         seq=3,
         run=run_info(run_id),
-        op=OpInfo(name="load", step_key="load"),
+        op=OpInfo(name=op, step_key=op),
         from_state=OpState.RUNNING,
         to_state=OpState.FAILED,
     )
@@ -114,3 +114,11 @@ def test_without_run_order_every_handler_of_a_batch_starts_at_once(
     spans = handle_in_one_batch(redis_url, [op_failed("c"), run_failed("c")], in_run_order=False)
     starts = [start for *_, start, _ in spans]
     assert max(starts) - min(starts) < 0.03
+
+
+def test_a_runs_op_failures_start_together(redis_url: str, redis_client: redis.Redis) -> None:
+    spans = handle_in_one_batch(
+        redis_url, [op_failed("d", "load"), op_failed("d", "publish")], in_run_order=True
+    )
+    starts = [start for *_, start, _ in spans]
+    assert len(starts) == 2 and max(starts) - min(starts) < 0.03
