@@ -104,8 +104,8 @@ def test_a_runs_end_starts_after_its_op_failure_and_other_runs_go_meanwhile(
         redis_url, [op_failed("a"), op_failed("b"), run_failed("a")], in_run_order=True
     )
     by = {(run, kind): (start, end) for run, kind, start, end in spans}
-    assert by["a", "run"][0] >= by["a", "op"][0] + 0.04  # waited (50 ms patience), not raced
-    assert abs(by["b", "op"][0] - by["a", "op"][0]) < 0.03  # another run: at once
+    assert by["a", "run"][0] >= by["a", "op"][0] + 0.045  # waited (50 ms patience), not raced
+    assert abs(by["b", "op"][0] - by["a", "op"][0]) < 0.045  # another run: at once
 
 
 def test_without_run_order_every_handler_of_a_batch_starts_at_once(
@@ -113,7 +113,7 @@ def test_without_run_order_every_handler_of_a_batch_starts_at_once(
 ) -> None:
     spans = handle_in_one_batch(redis_url, [op_failed("c"), run_failed("c")], in_run_order=False)
     starts = [start for *_, start, _ in spans]
-    assert max(starts) - min(starts) < 0.03
+    assert max(starts) - min(starts) < 0.045
 
 
 def test_a_runs_op_failures_start_together(redis_url: str, redis_client: redis.Redis) -> None:
@@ -121,4 +121,4 @@ def test_a_runs_op_failures_start_together(redis_url: str, redis_client: redis.R
         redis_url, [op_failed("d", "load"), op_failed("d", "publish")], in_run_order=True
     )
     starts = [start for *_, start, _ in spans]
-    assert len(starts) == 2 and max(starts) - min(starts) < 0.03
+    assert len(starts) == 2 and max(starts) - min(starts) < 0.045
