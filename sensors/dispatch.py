@@ -128,9 +128,9 @@ class Dispatcher:
         calls started (plus the round trips).
 
         Args:
-            ends_last: start the handlers of a run's end only once those of the run's
-                earlier events in the batch have finished or run ``BATCH_PATIENCE_S``
-                (``_ends_last``; a notification rule's group).
+            ends_last: start a run's events in waves (``_run_waves``: its first event,
+                then its others, then its end), each once the one before has finished or
+                run ``BATCH_PATIENCE_S`` (a notification rule's group).
 
         Returns:
             The handlers that failed or still run: each goes on with ``finish``.
@@ -151,11 +151,12 @@ class Dispatcher:
         todo = [pair for pair, already in zip(pairs, done, strict=True) if not already]
         if not ends_last:
             return await self._attempt(todo, attempt=1, patience_s=BATCH_PATIENCE_S)
-        first, last = _ends_last(todo)
-        # The ledger was read for both above: the second wave adds no round trip that could
-        # fail and lose what the first left running.
-        unfinished = await self._attempt(first, attempt=1, patience_s=BATCH_PATIENCE_S)
-        return unfinished + await self._attempt(last, attempt=1, patience_s=BATCH_PATIENCE_S)
+        # The ledger was read for every wave above: a later wave adds no round trip that
+        # could fail and lose what an earlier one left running.
+        unfinished: list[Unfinished] = []
+        for wave in _run_waves(todo):
+            unfinished += await self._attempt(wave, attempt=1, patience_s=BATCH_PATIENCE_S)
+        return unfinished
 
     async def finish(self, unfinished: Unfinished) -> None:
         """Go on with a handler its batch left unfinished: wait for it if it still runs and
@@ -405,25 +406,29 @@ def _next_delay_s(retry: Backoff, attempt: int, exc: Exception) -> float | None:
     return max(delay_s, min(float(hint), retry.max_s))
 
 
-def _ends_last(
-    todo: list[tuple[Work, Handler]],
-) -> tuple[list[tuple[Work, Handler]], list[tuple[Work, Handler]]]:
-    """``todo`` in two waves: the second holds the ends of runs (their final state) that
-    have earlier events in the batch, the first everything else.
+def _run_waves(todo: list[tuple[Work, Handler]]) -> list[list[tuple[Work, Handler]]]:
+    """``todo`` in up to three waves, for a notification rule's group: each run's first
+    event of the batch; then the run's later events; then the run's end (its final state),
+    when the batch holds earlier events of that run. Events without a run go first.
 
-    A notification rule's first alert of a run must be its op failure, with the run's end
-    in its thread: started together, the end (fewer round trips before it joins the run's
-    grouping window) could lead instead. Other events, and other runs, do not wait.
+    Started together, the alerts of one run race for the run's grouping window, and the
+    one that joins first leads: the run's first message. So the run's first failure leads,
+    the failures after it are collected into its thread, and the end comes last (with
+    fewer round trips before it joins, it would otherwise often win). Other runs do not
+    wait for each other.
     """
-    first: list[tuple[Work, Handler]] = []
-    last: list[tuple[Work, Handler]] = []
-    runs_seen: set[str] = set()
+    waves: list[list[tuple[Work, Handler]]] = [[], [], []]
+    first_work: dict[str, Work] = {}
     for work, handler in todo:
         event = work.event
-        if isinstance(event, RunEvent) and event.to_state.is_terminal and event.run_id in runs_seen:
-            last.append((work, handler))
+        if isinstance(event, CheckEvent):
+            waves[0].append((work, handler))
             continue
-        if not isinstance(event, CheckEvent):
-            runs_seen.add(event.run_id)
-        first.append((work, handler))
-    return first, last
+        leader = first_work.setdefault(event.run_id, work)
+        if leader is work:
+            waves[0].append((work, handler))  # every handler of the run's first event
+        elif isinstance(event, RunEvent) and event.to_state.is_terminal:
+            waves[2].append((work, handler))
+        else:
+            waves[1].append((work, handler))
+    return [wave for wave in waves if wave]

@@ -44,9 +44,9 @@ class Subscription:
         reports_poison: whether invalid entries are dead-lettered here. Only the hooks
             group does, so that an invalid entry is recorded once, not once per sensor.
         sensor: the sensor's name, for a sensor's group (it can be stopped and started).
-        in_run_order: whether a run's end starts its handlers only after the run's
-            earlier events in the batch (a notification rule's group: a run's op failure
-            leads its alerts, and its end comes after it, not in a race with it).
+        in_run_order: whether a run's events of a batch start in order: its first, then
+            its others, then its end (a notification rule's group: the run's first
+            failure leads its alerts, the end comes after them, not in a race).
     """
 
     def __init__(

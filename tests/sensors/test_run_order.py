@@ -116,9 +116,21 @@ def test_without_run_order_every_handler_of_a_batch_starts_at_once(
     assert max(starts) - min(starts) < 0.045
 
 
-def test_a_runs_op_failures_start_together(redis_url: str, redis_client: redis.Redis) -> None:
+def test_a_runs_first_failure_leads_then_its_others_then_its_end(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
     spans = handle_in_one_batch(
-        redis_url, [op_failed("d", "load"), op_failed("d", "publish")], in_run_order=True
+        redis_url,
+        [
+            op_failed("d", "load"),
+            op_failed("d", "publish"),
+            op_failed("d", "notify"),
+            run_failed("d"),
+        ],
+        in_run_order=True,
     )
-    starts = [start for *_, start, _ in spans]
-    assert len(starts) == 2 and max(starts) - min(starts) < 0.045
+    starts = sorted((start, kind) for _, kind, start, _ in spans)
+    first, second, third, end = starts
+    assert first[1] == "op" and second[0] >= first[0] + 0.045  # the first op leads alone
+    assert third[0] - second[0] < 0.045  # the run's other failures go together
+    assert end[1] == "run" and end[0] >= third[0] + 0.045  # the end comes last
