@@ -140,7 +140,8 @@ class Worker:
         )
 
     async def start(self) -> None:
-        """Create the consumer groups (idempotent), waiting for Redis if it is away."""
+        """Create the consumer groups (idempotent), waiting for Redis if it is away, unless
+        asked to stop meanwhile (a Ctrl-C that also stopped the Redis it waits for)."""
         attempt = 1
         while True:
             try:
@@ -148,13 +149,16 @@ class Worker:
                     await subscription.consumer.ensure_group()
                 break
             except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if self._stopping.is_set():
+                    logger.info("stopping before Redis came back (%s)", type(exc).__name__)
+                    return
                 delay_s = self._reconnect.delay_s(attempt) or self._reconnect.max_s
                 logger.warning(
                     "redis unavailable at start (%s); retrying in %.2fs",
                     type(exc).__name__,
                     delay_s,
                 )
-                await asyncio.sleep(delay_s)
+                await pause(self._stopping, delay_s)
                 attempt += 1
         logger.info("worker ready %r", self)
 

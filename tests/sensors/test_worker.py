@@ -199,3 +199,25 @@ def test_two_sensors_with_one_name_are_refused_when_the_location_loads() -> None
     module.second = dataclasses.replace(basic.etl_failures, fn=basic.notify)  # type: ignore[attr-defined]
     with pytest.raises(CodeLocationError, match="sensor name 'etl_failures' is used twice"):
         CodeLocation.from_module(module)
+
+
+def test_a_stop_while_waiting_for_redis_at_start_ends_the_worker_at_once() -> None:
+    # A Ctrl-C in a terminal stops the demo's private Redis and the worker together: a
+    # worker still waiting for that Redis to come back must not wait out its hard stop.
+    from bus.redis_server import free_port
+
+    settings = WorkerSettings(
+        redis_url=f"redis://127.0.0.1:{free_port()}/0", key_prefix=TEST_PREFIX, redis_timeout_s=1
+    )
+
+    async def main() -> float:
+        worker = Worker(CodeLocation.load("tests.code_locations.basic"), settings)
+        running = asyncio.ensure_future(worker.run())
+        await asyncio.sleep(0.3)  # retrying its start: nothing listens there
+        asked = asyncio.get_running_loop().time()
+        worker.stop()
+        await asyncio.wait_for(running, timeout=5)
+        await worker.close()
+        return asyncio.get_running_loop().time() - asked
+
+    assert asyncio.run(main()) < 2.0
