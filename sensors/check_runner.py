@@ -200,6 +200,7 @@ class CheckRunner:
         newest = failed[-1]
         errors = [outcome.error for outcome in reversed(failed) if outcome.error]
         count = len(failed)
+        shown = failed[-FAILED_RUNS_SHOWN:][::-1]  # newest first
         event = CheckEvent(
             event_id=check_event_id(check.name, check.job_name, newest.run_id),
             occurred_at=now,
@@ -213,8 +214,8 @@ class CheckRunner:
             within_s=within_s,
             count=count,
             failures=check.failures,
-            failed_run_ids=tuple(o.run_id for o in reversed(failed[-FAILED_RUNS_SHOWN:])),
-            failed_run_names=tuple(o.run_name for o in reversed(failed[-FAILED_RUNS_SHOWN:])),
+            failed_run_ids=tuple(outcome.run_id for outcome in shown),
+            failed_run_names=tuple(outcome.run_name for outcome in shown),
             last_error=errors[0] if errors else None,
         )
         return [Occurrence(event, marker_ttl_s(within_s), counted_through=newest.at_s)]

@@ -27,7 +27,7 @@ import redis
 
 from bus.backoff import Backoff
 from bus.deadletter import DeadLetters
-from bus.events import BusEvent, CheckEvent, RunEvent, encode_event, event_state, utc_now
+from bus.events import BusEvent, encode_event, event_state, utc_now
 from bus.ledger import Ledger
 from sensors.boundary import UserCall, call_user_code_many
 from sensors.errors import CodeLocationError, HookExecutionError
@@ -41,6 +41,7 @@ from sensors.metrics import (
     handler_runs,
 )
 from sensors.resources import ResourceBuilder
+from sensors.run_order import run_waves
 
 logger = logging.getLogger(__name__)
 
@@ -128,9 +129,9 @@ class Dispatcher:
         calls started (plus the round trips).
 
         Args:
-            ends_last: start a run's events in waves (``_run_waves``: its first event,
-                then its others, then its end), each once the one before has finished or
-                run ``BATCH_PATIENCE_S`` (a notification rule's group).
+            ends_last: start a run's events in waves (``sensors.run_order.run_waves``:
+                its first event, then its others, then its end), each once the one before
+                has finished or run ``BATCH_PATIENCE_S`` (a notification rule's group).
 
         Returns:
             The handlers that failed or still run: each goes on with ``finish``.
@@ -154,7 +155,7 @@ class Dispatcher:
         # The ledger was read for every wave above: a later wave adds no round trip that
         # could fail and lose what an earlier one left running.
         unfinished: list[Unfinished] = []
-        for wave in _run_waves(todo):
+        for wave in run_waves(todo):
             unfinished += await self._attempt(wave, attempt=1, patience_s=BATCH_PATIENCE_S)
         return unfinished
 
@@ -404,31 +405,3 @@ def _next_delay_s(retry: Backoff, attempt: int, exc: Exception) -> float | None:
     if delay_s is None or not isinstance(hint, int | float):
         return delay_s
     return max(delay_s, min(float(hint), retry.max_s))
-
-
-def _run_waves(todo: list[tuple[Work, Handler]]) -> list[list[tuple[Work, Handler]]]:
-    """``todo`` in up to three waves, for a notification rule's group: each run's first
-    event of the batch; then the run's later events; then the run's end (its final state),
-    when the batch holds earlier events of that run. Events without a run go first.
-
-    Started together, the alerts of one run race for the run's grouping window, and the
-    one that joins first leads: the run's first message. So the run's first failure leads,
-    the failures after it are collected into its thread, and the end comes last (with
-    fewer round trips before it joins, it would otherwise often win). Other runs do not
-    wait for each other.
-    """
-    waves: list[list[tuple[Work, Handler]]] = [[], [], []]
-    first_work: dict[str, Work] = {}
-    for work, handler in todo:
-        event = work.event
-        if isinstance(event, CheckEvent):
-            waves[0].append((work, handler))
-            continue
-        leader = first_work.setdefault(event.run_id, work)
-        if leader is work:
-            waves[0].append((work, handler))  # every handler of the run's first event
-        elif isinstance(event, RunEvent) and event.to_state.is_terminal:
-            waves[2].append((work, handler))
-        else:
-            waves[1].append((work, handler))
-    return [wave for wave in waves if wave]

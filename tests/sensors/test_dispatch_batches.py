@@ -9,18 +9,14 @@ from typing import Any
 import redis
 
 from bus import Keys, connect_async
-from bus.backoff import Backoff
-from bus.deadletter import DeadLetters
 from bus.events import RunEvent, RunInfo
-from bus.ledger import Ledger
 from bus.settings import BusSettings
 from bus.states import RunState
-from sensors import CodeLocation
-from sensors.dispatch import Dispatcher, Work
+from sensors.dispatch import Work
 from sensors.handlers import Handler
 from sensors.hook_threads import HookThreads
-from sensors.resources import ResourceBuilder
 from tests.conftest import TEST_PREFIX
+from tests.sensors.dispatchers import make_dispatcher
 
 KEYS = Keys(prefix=TEST_PREFIX)
 
@@ -56,19 +52,7 @@ def test_a_launch_failing_after_a_sensor_retries_it_alone(
     async def main() -> list[str]:
         client = connect_async(BusSettings(redis_url=redis_url))
         threads = HookThreads(2, spare=1)
-        dispatcher = Dispatcher(
-            ledger=Ledger(client, keys=KEYS, ttl_s=60),
-            dead_letters=DeadLetters(client, keys=KEYS),
-            resources=ResourceBuilder(
-                CodeLocation.load("tests.code_locations.basic"), env={}, timeout_s=5
-            ),
-            consumer="w",
-            concurrency=2,
-            timeout_s=5,
-            threads=threads,
-            retry=Backoff(base_s=0.01, max_s=0.01, max_attempts=3),
-            reconnect=Backoff(base_s=0.01, max_s=0.01),
-        )
+        dispatcher = make_dispatcher(client, threads, concurrency=2)
         try:
             batch = [
                 Work(events[run_id], [sensor_for(run_id)], "s", f"{n}-0")

@@ -9,21 +9,17 @@ import time
 import redis
 
 from bus import Keys, connect_async
-from bus.backoff import Backoff
 from bus.consumer import Consumer, Delivery
 from bus.deadletter import DeadLetters
 from bus.events import BusEvent, OpEvent, OpInfo, RunEvent, RunInfo, encode_event
-from bus.ledger import Ledger
 from bus.settings import BusSettings
 from bus.states import OpState, RunState
-from sensors import CodeLocation
-from sensors.dispatch import Dispatcher
 from sensors.handlers import Handler, MissingHook
 from sensors.hook_threads import HookThreads
 from sensors.intake import Intake
-from sensors.resources import ResourceBuilder
 from sensors.subscription import Subscription
 from tests.conftest import TEST_PREFIX
+from tests.sensors.dispatchers import make_dispatcher
 
 KEYS = Keys(prefix=TEST_PREFIX)
 
@@ -65,19 +61,7 @@ def handle_in_one_batch(
     async def main() -> None:
         client = connect_async(BusSettings(redis_url=redis_url))
         threads = HookThreads(4, spare=1)
-        dispatcher = Dispatcher(
-            ledger=Ledger(client, keys=KEYS, ttl_s=60),
-            dead_letters=DeadLetters(client, keys=KEYS),
-            resources=ResourceBuilder(
-                CodeLocation.load("tests.code_locations.basic"), env={}, timeout_s=5
-            ),
-            consumer="w",
-            concurrency=4,
-            timeout_s=5,
-            threads=threads,
-            retry=Backoff(base_s=0.01, max_s=0.01, max_attempts=3),
-            reconnect=Backoff(base_s=0.01, max_s=0.01),
-        )
+        dispatcher = make_dispatcher(client, threads, concurrency=4)
         intake = Intake(dispatcher, DeadLetters(client, keys=KEYS), max_in_flight=16)
         consumer = Consumer(client, streams=["s"], group="notify:r", consumer="w")
         subscription = Subscription(consumer, select, in_run_order=in_run_order)
