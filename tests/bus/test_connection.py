@@ -101,9 +101,10 @@ def test_the_worker_client_works_over_a_unix_socket(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
     )
     try:
+        # The socket file appears at bind(), a moment before the server listens on it.
         deadline = time.monotonic() + 10
-        while not path.exists():
-            assert time.monotonic() < deadline, "redis-server did not create its unix socket"
+        while not _answers(path):
+            assert time.monotonic() < deadline, "redis-server did not listen on its unix socket"
             time.sleep(0.01)
 
         async def main() -> tuple[bool, object]:
@@ -120,6 +121,16 @@ def test_the_worker_client_works_over_a_unix_socket(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def _answers(path: Path) -> bool:
+    probe = redis.Redis(unix_socket_path=str(path), socket_connect_timeout=1)
+    try:
+        return bool(probe.ping())
+    except redis.ConnectionError:
+        return False
+    finally:
+        probe.close()
 
 
 def _redis_server() -> str:
