@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import redis
 import redis.asyncio as aioredis
+from redis.typing import KeyT, StreamIdT
 
 from bus.errors import EventValidationError
 from bus.events import BusEvent, decode_event
@@ -94,15 +95,31 @@ class Consumer:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def read(self, *, count: int, block_ms: int | None) -> list[Delivery]:
-        """New entries for this consumer; waits up to ``block_ms`` (``None``: don't wait)."""
-        reply: _XReadReply | None = await self._client.xreadgroup(  # type: ignore[assignment]
-            self.group,
-            self.consumer,
-            dict.fromkeys(self.streams, ">"),
-            count=count,
-            block=block_ms,
-        )
+    async def read(
+        self,
+        *,
+        count: int,
+        block_ms: int | None,
+        acks: Mapping[str, Collection[str]] | None = None,
+    ) -> list[Delivery]:
+        """New entries for this consumer; waits up to ``block_ms`` (``None``: don't wait).
+
+        Args:
+            acks: entries to acknowledge first (``{stream: entry ids}``), in the same round
+                trip: Redis runs the ``XACK`` at once, before the read blocks.
+        """
+        streams: dict[KeyT, StreamIdT] = dict.fromkeys(self.streams, ">")
+        batches = [(stream, ids) for stream, ids in (acks or {}).items() if ids]
+        if not batches:
+            reply: _XReadReply | None = await self._client.xreadgroup(  # type: ignore[assignment]
+                self.group, self.consumer, streams, count=count, block=block_ms
+            )
+        else:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for stream, ids in batches:
+                    pipe.xack(stream, self.group, *ids)
+                pipe.xreadgroup(self.group, self.consumer, streams, count=count, block=block_ms)
+                reply = (await pipe.execute())[-1]
         return [
             delivery
             for stream, entries in reply or []

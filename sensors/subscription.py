@@ -2,8 +2,10 @@
 
 The worker keeps, per group, the entries it holds (read or reclaimed, not yet acked) so
 that it can refresh them (``Consumer.refresh``) while their handlers run, and the entries
-it has finished, so that their acks go out together (``Consumer.ack_many``) instead of one
-round trip each.
+it has finished, so that their acks go out together instead of one round trip each: with
+the group's next read when one comes within ``ACK_LINGER_S`` (``take_acks``; the ``XACK``
+then costs the event loop a third of a command of its own), else on their own
+(``Consumer.ack_many``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ from sensors.step_failures import StepFailures
 logger = logging.getLogger(__name__)
 
 Selector = Callable[[BusEvent], tuple[list[Handler], list[MissingHook]]]
+
+#: How long finished entries wait for the group's next read to carry their acks before
+#: they are sent on their own, in seconds. Under load a read comes first; an idle group's
+#: entries stay pending (held, still this worker's) that much longer.
+ACK_LINGER_S = 0.05
 
 
 class Subscription:
@@ -119,15 +126,13 @@ class Subscription:
         Returns:
             False if Redis failed (the entries stay queued), else True.
         """
-        batch = {stream: ids for stream, ids in self.finished.items() if ids}
+        batch = self.take_acks()
         if not batch:
             return True
-        self.finished = {stream: [] for stream in self.finished}
         try:
             await self.consumer.ack_many(batch)
         except redis.RedisError as exc:
-            for stream, ids in batch.items():
-                self.finished.setdefault(stream, []).extend(ids)
+            self.requeue_acks(batch)
             logger.warning(
                 "ack failed group=%s entries=%d (%s); will ack again on the next flush",
                 self.group,
@@ -135,18 +140,38 @@ class Subscription:
                 type(exc).__name__,
             )
             return False
-        for stream, ids in batch.items():
-            self.held.setdefault(stream, set()).difference_update(ids)
+        except asyncio.CancelledError:
+            self.requeue_acks(batch)  # stopping: the last flush sends them (XACK is idempotent)
+            raise
+        self.acked(batch)
         return True
 
-    def flush_acks_soon(self) -> None:
-        """Ack finished entries in a moment: those finishing in the same turn of the event
-        loop share one round trip."""
-        if self.pending_flush is None or self.pending_flush.done():
-            self.pending_flush = asyncio.create_task(self._flush_until_empty())
+    def take_acks(self) -> dict[str, list[str]]:
+        """The finished entries to ack now, taken off the queue: the caller sends them and
+        then calls ``acked``, or ``requeue_acks`` if that failed."""
+        batch = {stream: ids for stream, ids in self.finished.items() if ids}
+        if batch:
+            self.finished = {stream: [] for stream in self.finished}
+        return batch
 
-    async def _flush_until_empty(self) -> None:
-        await asyncio.sleep(0)
+    def acked(self, batch: dict[str, list[str]]) -> None:
+        """Redis has acked ``batch``: the entries are no longer held."""
+        for stream, ids in batch.items():
+            self.held.setdefault(stream, set()).difference_update(ids)
+
+    def requeue_acks(self, batch: dict[str, list[str]]) -> None:
+        """Sending ``batch`` failed (or may have): queue it again for the next flush."""
+        for stream, ids in batch.items():
+            self.finished.setdefault(stream, []).extend(ids)
+
+    def flush_acks_soon(self) -> None:
+        """Ack finished entries within ``ACK_LINGER_S``: with the group's next read if one
+        comes first, else on their own (those finishing meanwhile share the round trip)."""
+        if self.pending_flush is None or self.pending_flush.done():
+            self.pending_flush = asyncio.create_task(self._flush_after_linger())
+
+    async def _flush_after_linger(self) -> None:
+        await asyncio.sleep(ACK_LINGER_S)
         while self.has_finished() and await self.flush_acks():
             pass
 

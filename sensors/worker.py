@@ -286,9 +286,17 @@ class Worker:
             )
             if reclaimed:
                 return reclaimed
-        return await subscription.consumer.read(
-            count=self.settings.read_count, block_ms=self.settings.block_ms
-        )
+        # Finished entries' acks ride on the read (``Subscription.take_acks``).
+        acks = subscription.take_acks()
+        try:
+            deliveries = await subscription.consumer.read(
+                count=self.settings.read_count, block_ms=self.settings.block_ms, acks=acks
+            )
+        except BaseException:
+            subscription.requeue_acks(acks)  # maybe not acked: the next flush sends them again
+            raise
+        subscription.acked(acks)
+        return deliveries
 
     async def _drain(self) -> None:
         """Let running handlers finish within the grace period; hand back the rest; ack."""
@@ -303,10 +311,9 @@ class Worker:
             while self.intake.tasks and (left_s := deadline - time.monotonic()) > 0:
                 await asyncio.wait(list(self.intake.tasks), timeout=left_s)
             await cancel_all(list(self.intake.tasks))
-        await asyncio.gather(
-            *(sub.pending_flush for sub in self.subscriptions if sub.pending_flush),
-            return_exceptions=True,
-        )
+        # Lingering flushes are cut short (``flush_acks`` requeues what one was sending):
+        # everything finished goes out now.
+        await cancel_all(sub.pending_flush for sub in self.subscriptions if sub.pending_flush)
         for subscription in self.subscriptions:
             await subscription.flush_acks()
 
