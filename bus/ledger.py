@@ -5,10 +5,11 @@ ack). Before running a handler the worker checks this record; after the handler 
 it writes it. The one remaining window: a worker that dies after the handler's side effect
 and before ``record`` — then the handler runs again on redelivery.
 
-Checks and records go out in as few round trips as can be without waiting: the first
-request starts a round trip at once (a lone failure's check is on its alert's critical
-path), and those made meanwhile share the next one (``done`` and ``record`` still return
-only once their own answer is in).
+Checks and records go out in as few round trips as can be without waiting, one round
+trip at a time: a check asked while none is under way (a lone failure's, on its alert's
+critical path) goes out at once from its caller's task; everything asked meanwhile, and
+every record, goes from a sender task, sharing the next round trip (``done`` and
+``record`` still return only once their own answer is in).
 """
 
 from __future__ import annotations
@@ -98,6 +99,8 @@ class Ledger:
         self._writes: list[tuple[list[str], str, asyncio.Future[None]]] = []
         self.round_trips = 0
         self._sender: asyncio.Task[None] | None = None
+        #: Whether a round trip is under way (one at a time, in order).
+        self._in_flight = False
         self._script = client.register_script(_SET_THEN_EXISTS)
 
     def __repr__(self) -> str:
@@ -120,8 +123,11 @@ class Ledger:
         """
         if not pairs:
             return []
+        keys = [self._keys.handled(*pair) for pair in pairs]
+        if self._idle():
+            return [bool(exists) for exists in await self._send_alone(keys)]
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._checks.append(([self._keys.handled(*pair) for pair in pairs], future))
+        self._checks.append((keys, future))
         self._send_soon()
         return [bool(exists) for exists in await future]
 
@@ -164,10 +170,31 @@ class Ledger:
         value = LedgerRecord(
             consumer=consumer, started_at=started_at, finished_at=finished_at
         ).model_dump_json()
+        # Always through the sender task, never from the caller's own: a caller cancelled
+        # (the worker stopping) must not cut off the record of a hook that ran.
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._writes.append(([self._keys.handled(*pair) for pair in pairs], value, future))
         self._send_soon()
         await future
+
+    def _idle(self) -> bool:
+        """No round trip under way and nothing waiting for one."""
+        return not self._in_flight and not self._checks and not self._writes
+
+    async def _send_alone(self, checked: list[str]) -> list[int]:
+        """One caller's check, sent from its own task at once (a lone failure's check is on
+        its alert's path: a sender task would start a loop turn later, behind whatever
+        else is ready). Only its own check, which writes nothing: cancelling it fails no
+        one else's request. What is queued meanwhile goes out next, from the sender task."""
+        self._in_flight = True
+        try:
+            found = await self._round_trip([], checked)
+            self.round_trips += 1
+            return found
+        finally:
+            self._in_flight = False
+            if self._checks or self._writes:
+                self._send_soon()
 
     def _send_soon(self) -> None:
         # One sender task at a time: it starts now (it runs in the loop's next turn, after
@@ -178,11 +205,16 @@ class Ledger:
             self._sender.add_done_callback(_retrieve)
 
     async def _send_queued(self) -> None:
-        while self._checks or self._writes:
+        # A lone request sent meanwhile (``_send_alone``) restarts this when it is done.
+        while (self._checks or self._writes) and not self._in_flight:
             checks, self._checks = self._checks, []
             writes, self._writes = self._writes, []
-            with contextlib.suppress(Exception):  # each caller gets it through its future
-                await self._send(checks, writes)
+            self._in_flight = True
+            try:
+                with contextlib.suppress(Exception):  # each caller gets it through its future
+                    await self._send(checks, writes)
+            finally:
+                self._in_flight = False
 
     async def _send(
         self,

@@ -264,6 +264,10 @@ class Worker:
                 continue
             failures = 0
             await self.intake.hand_out(subscription, deliveries)
+            if deliveries:
+                # Let the batch start (decode, ask the ledger) before the next read is sent:
+                # a failure's ledger check then goes out first.
+                await asyncio.sleep(0)
 
     async def _next_batch(self, subscription: Subscription) -> list[Delivery]:
         """Entries dead workers left behind (when a sweep is due), else new entries."""

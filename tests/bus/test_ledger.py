@@ -16,7 +16,7 @@ from tests.conftest import TEST_PREFIX
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def test_concurrent_checks_and_records_share_one_round_trip(
+def test_concurrent_records_share_a_round_trip_and_checks_the_next_after_a_lone_first(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
     async def main() -> tuple[list[set[str]], set[str], int, int]:
@@ -42,8 +42,28 @@ def test_concurrent_checks_and_records_share_one_round_trip(
     found, nothing, after_records, total = asyncio.run(main())
     assert found == [{"hook:m:a"}] * 50 + [set()] * 50
     assert nothing == set()
-    assert (after_records, total) == (1, 2)
+    # The records share one round trip; of the checks, the first goes at once, alone, and
+    # the other 99 share the next.
+    assert (after_records, total) == (1, 3)
     assert redis_client.ttl(Keys(prefix=TEST_PREFIX).handled("e3", "hook:m:a")) > 50
+
+
+def test_cancelling_a_lone_check_fails_no_other_request(redis_url: str) -> None:
+    async def main() -> list[set[str]]:
+        client = connect_async(BusSettings(redis_url=redis_url))
+        ledger = Ledger(client, keys=Keys(prefix=TEST_PREFIX), ttl_s=60)
+        try:
+            await ledger.done("warm-up", ["hook:m:a"])
+            lone = asyncio.ensure_future(ledger.done("e0", ["hook:m:a"]))
+            await asyncio.sleep(0)  # its round trip is in flight, from its own task
+            others = asyncio.gather(*(ledger.done(f"e{n}", ["hook:m:a"]) for n in range(1, 4)))
+            await asyncio.sleep(0)  # they are queued behind it
+            lone.cancel()
+            return list(await others)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(main()) == [set()] * 3
 
 
 def test_every_caller_of_a_failed_round_trip_gets_the_error() -> None:
@@ -76,8 +96,7 @@ def test_a_lone_check_goes_at_once_and_those_made_meanwhile_share_the_next_round
             await ledger.done("warm-up", ["hook:m:a"])  # connect before counting
             before = ledger.round_trips
             first = asyncio.ensure_future(ledger.done("e0", ["hook:m:a"]))
-            await asyncio.sleep(0)  # the check is queued, its sender started
-            await asyncio.sleep(0)  # the sender's round trip is in flight
+            await asyncio.sleep(0)  # the lone check's round trip is in flight
             rest = await asyncio.gather(*(ledger.done(f"e{n}", ["hook:m:a"]) for n in range(20)))
             await first
             return ledger.round_trips - before, list(rest)
