@@ -121,7 +121,11 @@ class Dispatcher:
         )
 
     async def first_attempts(
-        self, batch: Sequence[Work], *, ends_last: bool = False
+        self,
+        batch: Sequence[Work],
+        *,
+        ends_last: bool = False,
+        checked: asyncio.Event | None = None,
     ) -> list[Unfinished]:
         """The first attempt of every handler of ``batch`` not yet done, all together.
 
@@ -132,6 +136,7 @@ class Dispatcher:
             ends_last: start a run's events in waves (``sensors.run_order.run_waves``:
                 its first event, then its others, then its end), each once the one before
                 has finished or run ``BATCH_PATIENCE_S`` (a notification rule's group).
+            checked: set once the ledger has answered, as the calls start.
 
         Returns:
             The handlers that failed or still run: each goes on with ``finish``.
@@ -141,6 +146,8 @@ class Dispatcher:
         """
         pairs = [(work, handler) for work in batch for handler in work.handlers]
         done = await self._ledger.done_many([(w.event.event_id, h.name) for w, h in pairs])
+        if checked is not None:
+            checked.set()
         for (work, handler), already in zip(pairs, done, strict=True):
             if already:
                 handler_runs(handler_kind(handler.name), "skipped_duplicate").inc()

@@ -102,15 +102,24 @@ class Intake:
     def __repr__(self) -> str:
         return f"<Intake tasks={len(self.tasks)} handled={self.handled}>"
 
-    async def hand_out(self, subscription: Subscription, deliveries: list[Delivery]) -> None:
+    async def hand_out(
+        self, subscription: Subscription, deliveries: list[Delivery]
+    ) -> asyncio.Event:
         """Start one task for the batch, waiting while ``max_in_flight`` entries are held.
+
+        Returns:
+            Set once the batch has asked the ledger and its first calls start (or it ended
+            before): the read loop sends its next read only then, so that a failure's
+            ledger check and hook start are not queued behind that read on the loop.
 
         A batch takes its slots as a whole, one batch at a time: read loops taking slots
         one by one in turn could each end up with part of what they need and none with
         all of it, every entry held and refreshed, and nothing left running to free one.
         """
+        started = asyncio.Event()
         if not deliveries:
-            return
+            started.set()
+            return started
         for delivery in deliveries:
             subscription.hold(delivery)  # refreshed while it waits: no one else takes it
         taken = 0
@@ -125,20 +134,26 @@ class Intake:
             for delivery in deliveries:
                 subscription.release(delivery)
             raise
-        self._track(self._handle(subscription, deliveries))
+        self._track(self._handle(subscription, deliveries, started))
+        return started
 
     def _track(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _handle(self, subscription: Subscription, deliveries: list[Delivery]) -> None:
+    async def _handle(
+        self,
+        subscription: Subscription,
+        deliveries: list[Delivery],
+        started: asyncio.Event | None = None,
+    ) -> None:
         """Handle a batch: each entry is queued for its ack, handed to a task retrying its
         failed handlers, or handed back (left pending for a reclaim)."""
         settled: set[Delivery] = set()  # acked, handed back, or now a retry task's
         consumed = 0
         try:
-            retrying = await self.process(subscription, deliveries)
+            retrying = await self.process(subscription, deliveries, started=started)
             for delivery in deliveries:
                 if delivery in retrying:
                     self._track(self._follow_up(subscription, delivery, retrying[delivery]))
@@ -164,6 +179,8 @@ class Intake:
             # A bug of ours (user code's errors are handled by the dispatcher).
             await self._isolate_bug(subscription, deliveries, settled)
         finally:
+            if started is not None:
+                started.set()  # also when it failed before asking the ledger
             for delivery in deliveries:
                 if delivery not in settled:
                     self._settle(subscription, delivery, settled, finished=False)
@@ -249,9 +266,15 @@ class Intake:
         self._capacity.release()
 
     async def process(
-        self, subscription: Subscription, deliveries: list[Delivery]
+        self,
+        subscription: Subscription,
+        deliveries: list[Delivery],
+        *,
+        started: asyncio.Event | None = None,
     ) -> dict[Delivery, list[Unfinished]]:
         """Decode a batch and run its handlers' first attempts; dead-letter what is invalid.
+
+        ``started`` is set once the ledger has answered for the batch (its calls start).
 
         Returns:
             The entries with handlers left unfinished (failed, or still running), and those
@@ -280,7 +303,7 @@ class Intake:
         by_entry = {(d.stream, d.entry_id): d for d in deliveries}
         retrying: dict[Delivery, list[Unfinished]] = {}
         unfinished = await self._dispatcher.first_attempts(
-            batch, ends_last=subscription.in_run_order
+            batch, ends_last=subscription.in_run_order, checked=started
         )
         for failure in unfinished:
             entry = by_entry[failure.work.stream, failure.work.entry_id]

@@ -263,11 +263,11 @@ class Worker:
                 await pause(self._stopping, delay_s)
                 continue
             failures = 0
-            await self.intake.hand_out(subscription, deliveries)
-            if deliveries:
-                # Let the batch start (decode, ask the ledger) before the next read is sent:
-                # a failure's ledger check then goes out first.
-                await asyncio.sleep(0)
+            started = await self.intake.hand_out(subscription, deliveries)
+            # The next read waits for the batch to ask the ledger and start its calls: a
+            # failure's check and hook then go first on the loop. Nothing is lost by it:
+            # the loop is busy with the batch meanwhile.
+            await started.wait()
 
     async def _next_batch(self, subscription: Subscription) -> list[Delivery]:
         """Entries dead workers left behind (when a sweep is due), else new entries."""
