@@ -107,14 +107,14 @@ class Intake:
     ) -> asyncio.Event:
         """Start one task for the batch, waiting while ``max_in_flight`` entries are held.
 
+        A batch takes its slots as a whole, one batch at a time: read loops taking slots
+        one by one in turn could each end up with part of what they need and none with
+        all of it, every entry held and refreshed, and nothing left running to free one.
+
         Returns:
             Set once the batch has asked the ledger and its first calls start (or it ended
             before): the read loop sends its next read only then, so that a failure's
             ledger check and hook start are not queued behind that read on the loop.
-
-        A batch takes its slots as a whole, one batch at a time: read loops taking slots
-        one by one in turn could each end up with part of what they need and none with
-        all of it, every entry held and refreshed, and nothing left running to free one.
         """
         started = asyncio.Event()
         if not deliveries:
