@@ -146,10 +146,11 @@ class Intake:
         self,
         subscription: Subscription,
         deliveries: list[Delivery],
-        started: asyncio.Event | None = None,
+        started: asyncio.Event,
     ) -> None:
         """Handle a batch: each entry is queued for its ack, handed to a task retrying its
-        failed handlers, or handed back (left pending for a reclaim)."""
+        failed handlers, or handed back (left pending for a reclaim). ``started`` is set
+        once the batch has asked the ledger, or ended before, or hit a bug of ours."""
         settled: set[Delivery] = set()  # acked, handed back, or now a retry task's
         consumed = 0
         try:
@@ -176,11 +177,12 @@ class Intake:
             )
             raise
         except Exception:
-            # A bug of ours (user code's errors are handled by the dispatcher).
+            # A bug of ours (user code's errors are handled by the dispatcher). Handling
+            # the entries one by one may take a while: the read loop need not wait for it.
+            started.set()
             await self._isolate_bug(subscription, deliveries, settled)
         finally:
-            if started is not None:
-                started.set()  # also when it failed before asking the ledger
+            started.set()  # also when it failed before asking the ledger
             for delivery in deliveries:
                 if delivery not in settled:
                     self._settle(subscription, delivery, settled, finished=False)
@@ -212,7 +214,7 @@ class Intake:
         for delivery in deliveries:
             if delivery not in settled:
                 settled.add(delivery)  # from here on, its own ``_handle`` settles it
-                await self._handle(subscription, [delivery])
+                await self._handle(subscription, [delivery], asyncio.Event())
 
     async def _follow_up(
         self, subscription: Subscription, delivery: Delivery, unfinished: list[Unfinished]

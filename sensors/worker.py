@@ -177,6 +177,8 @@ class Worker:
         await self._drain()
         await self.periodic.stop()
         await cancel_all(upkeep)
+        for subscription in self.subscriptions:  # what a cancelled refresher put back
+            await subscription.flush_acks()
         logger.info("worker stopped %r", self)
 
     def _progress(self) -> dict[str, int]:

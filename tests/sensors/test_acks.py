@@ -1,4 +1,5 @@
-"""Acks ride on a group's next read, go out alone after the linger, and are never lost."""
+"""Acks ride on a group's next read, go out alone after the linger, and are never lost;
+and a read loop reads on as soon as its batch is under way."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import redis
 
 import sensors.subscription as subscription
 from bus import HOOKS_GROUP, Keys
+from bus.consumer import Delivery
 from bus.utils import text
 from engine import EngineSettings
 from sensors import CodeLocation, Worker, WorkerSettings
+from sensors.intake import Intake
+from sensors.subscription import Subscription
 from tests.code_locations import basic
 from tests.conftest import TEST_PREFIX
 
@@ -140,3 +144,41 @@ def test_acks_a_failed_read_carried_are_queued_again(
 
     queued, entry_id = asyncio.run(main())
     assert queued == [entry_id]
+
+
+def test_a_batch_that_hits_a_bug_lets_its_read_loop_go_on_while_it_retries_one_by_one(
+    worker_settings: WorkerSettings, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The read loop waits for a batch to ask the ledger before reading on; a batch that a
+    # bug of ours sends to be handled again entry by entry must not hold it that long.
+    release = asyncio.Event()
+    original = Intake.process
+
+    async def process(
+        intake: Intake, sub: Subscription, deliveries: list[Delivery], **kwargs: object
+    ) -> object:
+        if len(deliveries) > 1:
+            raise RuntimeError("a bug of ours")
+        await release.wait()  # one entry at a time: slow
+        return await original(intake, sub, deliveries, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Intake, "process", process)
+
+    async def main() -> bool:
+        worker = Worker(CodeLocation.load("tests.code_locations.basic"), worker_settings)
+        await worker.start()
+        hooks = next(sub for sub in worker.subscriptions if sub.group == HOOKS_GROUP)
+        for _ in range(3):
+            redis_client.xadd(STREAM, {b"event": b"{}"})
+        deliveries = await hooks.consumer.read(count=10, block_ms=None)
+        try:
+            started = await worker.intake.hand_out(hooks, deliveries)
+            async with asyncio.timeout(5):
+                await started.wait()
+            return all(not task.done() for task in worker.intake.tasks)
+        finally:
+            release.set()
+            await asyncio.gather(*worker.intake.tasks)
+            await worker.close()
+
+    assert asyncio.run(main()), "the batch ended before the read loop could go on"
