@@ -19,6 +19,7 @@ from types import TracebackType
 import redis
 
 from bus.errors import ConfigError
+from bus.interrupts import interrupts_held
 
 
 def find_redis_server() -> str:
@@ -92,29 +93,35 @@ class RedisServer:
         self._dir = self._dir or Path(tempfile.mkdtemp(prefix=f"hookbus-redis-{self.port}-"))
         self._dir.mkdir(parents=True, exist_ok=True)
         # Its own session: a terminal's Ctrl-C must reach our cleanup, not kill Redis under it.
-        self._process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes" if self.appendonly else "no",
-                "--dir",
-                str(self._dir),
-                "--daemonize",
-                "no",
-                "--loglevel",
-                "warning",
-            ],
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self._wait_until_up(timeout_s)
+        # So a Ctrl-C while it starts must reach that cleanup too, with the process known.
+        try:
+            with interrupts_held():
+                self._process = subprocess.Popen(
+                    [
+                        self.binary,
+                        "--port",
+                        str(self.port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "yes" if self.appendonly else "no",
+                        "--dir",
+                        str(self._dir),
+                        "--daemonize",
+                        "no",
+                        "--loglevel",
+                        "warning",
+                    ],
+                    start_new_session=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            self._wait_until_up(timeout_s)
+        except BaseException:
+            self.close()  # never leave a server behind, however starting it ended
+            raise
         return self
 
     def stop(self) -> None:

@@ -28,6 +28,7 @@ from rich.console import Console
 
 from bus.connection import connect, redacted_url
 from bus.events import CheckEvent, OpEvent, RunEvent, decode_event
+from bus.interrupts import interrupts_held
 from bus.ledger import LedgerRecord
 from bus.publisher import EVENT_FIELD
 from bus.redis_server import RedisServer
@@ -105,26 +106,31 @@ def _worker_process(
     root = _project_root()
     child_env = {**_child_env(redis_url, prefix, env), "HOOKBUS_CONSUMER_NAME": "demo-worker"}
     console.print(f"Starting a worker process: [bold]hookbus worker {DEMO_LOCATION}[/]")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "sensors", "worker", DEMO_LOCATION],
-        env=child_env,
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    echo = threading.Thread(target=_echo, args=(worker.stdout,), daemon=True)
-    echo.start()
+    worker: subprocess.Popen[str] | None = None
+    echo: threading.Thread | None = None
     try:
+        with interrupts_held():  # a Ctrl-C right now is raised once ``worker`` is set
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "sensors", "worker", DEMO_LOCATION],
+                env=child_env,
+                cwd=root,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        echo = threading.Thread(target=_echo, args=(worker.stdout,), daemon=True)
+        echo.start()
         yield worker
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
-        echo.join(timeout=2)
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+        if echo is not None:
+            echo.join(timeout=2)
 
 
 def _child_env(redis_url: str, prefix: str, env: Mapping[str, str]) -> dict[str, str]:

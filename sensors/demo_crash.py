@@ -24,6 +24,7 @@ import redis
 from rich.console import Console
 
 from bus.events import RunEvent, decode_event, utc_now
+from bus.interrupts import interrupts_held
 from bus.ledger import LedgerRecord
 from bus.runs import EVENT_FIELD, RunRecord
 from bus.settings import BusSettings
@@ -53,14 +54,16 @@ def run_crash_scene(
         f"killed with SIGKILL in the middle of op [bold]{CRASH_OP}[/]…"
     )
     with tempfile.TemporaryDirectory(prefix="hookbus-demo-spool-") as spool:
-        parent = subprocess.Popen(
-            [sys.executable, "-m", "sensors", "run", location, CRASH_JOB],
-            env={**env, "HOOKBUS_SPOOL_DIR": spool, "PYTHONUNBUFFERED": "1"},
-            cwd=root,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        parent: subprocess.Popen[bytes] | None = None
         try:
+            with interrupts_held():  # a Ctrl-C right now is raised once ``parent`` is set
+                parent = subprocess.Popen(
+                    [sys.executable, "-m", "sensors", "run", location, CRASH_JOB],
+                    env={**env, "HOOKBUS_SPOOL_DIR": spool, "PYTHONUNBUFFERED": "1"},
+                    cwd=root,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             record = _poll(lambda: _running_record(client, settings), timeout_s, "the op to run")
             if record.pid is None:
                 raise RuntimeError(f"run {record.run.run_id} has no pid in its record")
@@ -69,7 +72,7 @@ def run_crash_scene(
             console.print(f"Killed process {record.pid} (run {record.run.run_id}) with SIGKILL.")
             parent.wait(timeout=timeout_s)
         finally:
-            if parent.poll() is None:
+            if parent is not None and parent.poll() is None:
                 parent.kill()
                 parent.wait()
     crashed = _poll(lambda: _crashed_event(client, settings, record), timeout_s, "the crash")
