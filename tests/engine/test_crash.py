@@ -154,7 +154,10 @@ def test_when_the_whole_process_group_dies_a_worker_publishes_the_crash_and_runs
             "tests.code_locations.lifecycle",
             redis_url=redis_url,
             prefix=TEST_PREFIX,
-            env={"HOOKBUS_CRASH_CHECK_INTERVAL_S": "0.1"},
+            # The engines' heartbeat timeout, as a deployment sets it for workers too: a
+            # worker claims no crash before its link was steady that long (the default
+            # 10 s left this test about 1 s of its 10 s wait).
+            env={"HOOKBUS_CRASH_CHECK_INTERVAL_S": "0.1", "HOOKBUS_HEARTBEAT_TIMEOUT_S": "0.6"},
         ) as worker,
     ):
         record = live_record(redis_client)

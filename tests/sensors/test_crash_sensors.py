@@ -18,7 +18,13 @@ from tests.engine.test_crash import hookbus_run, live_record, run_config, run_ev
 from tests.processes import wait_until, worker_process
 
 KEYS = Keys(prefix=TEST_PREFIX)
-FAST = {"HOOKBUS_CRASH_CHECK_INTERVAL_S": "0.1", "HOOKBUS_CLAIM_IDLE_MS": "600"}
+# With the engines' heartbeat timeout (0.6 s below): a worker claims no crash before its
+# link to Redis was steady that long, and the default 10 s left little of a 10 s wait.
+FAST = {
+    "HOOKBUS_CRASH_CHECK_INTERVAL_S": "0.1",
+    "HOOKBUS_CLAIM_IDLE_MS": "600",
+    "HOOKBUS_HEARTBEAT_TIMEOUT_S": "0.6",
+}
 
 
 def settled(client: redis.Redis) -> bool:
