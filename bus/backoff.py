@@ -36,6 +36,23 @@ class Backoff:
         ceiling = min(self.max_s, self.base_s * 2.0 ** (attempt - 1))
         return ceiling * (1 - self.jitter) + random.uniform(0, ceiling * self.jitter)
 
+    def delay_after(self, attempt: int, error: BaseException | None) -> float | None:
+        """``delay_s``, as far as the ``error`` of failed ``attempt`` allows.
+
+        An error may say no with ``retryable = False``
+        (``notifiers.PermanentNotifierError``: a bad token, an unknown channel), so it is
+        given up at once instead of hammering the destination; and it may ask for a
+        longer wait with ``retry_after_s`` (a Slack 429's ``Retry-After``), honoured up to
+        ``max_s``.
+        """
+        if not getattr(error, "retryable", True):
+            return None
+        delay_s = self.delay_s(attempt)
+        hint = getattr(error, "retry_after_s", None)
+        if delay_s is None or not isinstance(hint, int | float):
+            return delay_s
+        return max(delay_s, min(float(hint), self.max_s))
+
     def __repr__(self) -> str:
         return (
             f"<Backoff base_s={self.base_s} max_s={self.max_s} "

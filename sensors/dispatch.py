@@ -283,7 +283,7 @@ class Dispatcher:
         self, work: Work, handler: Handler, exc: Exception, *, attempt: int
     ) -> float | None:
         """Seconds before the next attempt (logged), or ``None``: it was dead-lettered."""
-        delay_s = _next_delay_s(self.retry, attempt, exc)
+        delay_s = self.retry.delay_after(attempt, exc.__cause__)
         if delay_s is None:
             await self._give_up(work, handler, exc, attempt)
             return None
@@ -393,22 +393,3 @@ async def _after(work: Work, handler: Handler, outcome: Outcome, attempt: int) -
         error.__cause__ = exc
         return Outcome(False, error)
     return outcome
-
-
-def _next_delay_s(retry: Backoff, attempt: int, exc: Exception) -> float | None:
-    """Seconds before the next attempt, or ``None`` to give up now.
-
-    What user code raised may say no with ``retryable = False``
-    (``notifiers.PermanentNotifierError``: a bad token, an unknown channel), so it is
-    dead-lettered at once instead of hammering the destination; and it may ask for a
-    longer wait with ``retry_after_s`` (a Slack 429's ``Retry-After``), honoured up to
-    the backoff's cap.
-    """
-    cause = exc.__cause__
-    if not getattr(cause, "retryable", True):
-        return None
-    delay_s = retry.delay_s(attempt)
-    hint = getattr(cause, "retry_after_s", None)
-    if delay_s is None or not isinstance(hint, int | float):
-        return delay_s
-    return max(delay_s, min(float(hint), retry.max_s))
