@@ -176,9 +176,8 @@ class Worker:
         await cancel_all(reading)
         await self._drain()
         await self.periodic.stop()
-        await cancel_all(upkeep)
-        for subscription in self.subscriptions:  # what a cancelled refresher put back
-            await subscription.flush_acks()
+        await cancel_all(upkeep)  # the refresher kept held entries fresh while draining
+        await self._ack_the_rest()
         logger.info("worker stopped %r", self)
 
     def _progress(self) -> dict[str, int]:
@@ -305,7 +304,7 @@ class Worker:
         return deliveries
 
     async def _drain(self) -> None:
-        """Let running handlers finish within the grace period; hand back the rest; ack."""
+        """Let running handlers finish within the grace period; hand back the rest."""
         if self.intake.tasks:
             logger.info(
                 "finishing %d entries before stopping (grace %.1fs)",
@@ -317,8 +316,10 @@ class Worker:
             while self.intake.tasks and (left_s := deadline - time.monotonic()) > 0:
                 await asyncio.wait(list(self.intake.tasks), timeout=left_s)
             await cancel_all(list(self.intake.tasks))
-        # Lingering flushes are cut short (``flush_acks`` requeues what one was sending):
-        # everything finished goes out now.
+
+    async def _ack_the_rest(self) -> None:
+        """Send every queued ack now: lingering flushes are cut short, and what one (or the
+        cancelled refresher) was sending is queued again (``Subscription.flush_acks``)."""
         await cancel_all(sub.pending_flush for sub in self.subscriptions if sub.pending_flush)
         for subscription in self.subscriptions:
             await subscription.flush_acks()
