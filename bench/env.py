@@ -23,6 +23,7 @@ from typing import Any, TypeVar, cast
 
 import redis
 
+from bus.children import stop_child
 from bus.redis_server import RedisServer
 from engine import EngineSettings, JobDefinition
 
@@ -82,7 +83,7 @@ class BenchEnv:
     def close(self, *, keep_logs: bool = False) -> None:
         """Stop every worker, delete every key under the prefix (and the logs, unless kept)."""
         for process in self._workers:
-            _stop(process)
+            stop_child(process)
         self._workers.clear()
         self.delete_keys()
         self.client.close()
@@ -147,7 +148,7 @@ class BenchEnv:
     def stop_workers(self) -> None:
         """Stop every worker started so far."""
         for process in self._workers:
-            _stop(process)
+            stop_child(process)
         self._workers.clear()
 
     def template(self, job_def: JobDefinition, *, to_state: str) -> tuple[str, bytes]:
@@ -221,16 +222,6 @@ def private_redis() -> Iterator[str]:
     """A private ``redis-server`` for the run; yields its URL."""
     with RedisServer() as server:
         yield server.url
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _text(value: bytes | str) -> str:

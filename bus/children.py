@@ -1,4 +1,5 @@
-"""Holding a Ctrl-C while a child process starts, so the child is never left behind.
+"""Child processes (a private redis-server, the demo's worker and run): started so that a
+Ctrl-C never strands one, and stopped politely, then firmly.
 
 A SIGINT that lands while ``subprocess.Popen`` runs raises ``KeyboardInterrupt`` in the
 parent after the child was forked but before ``Popen`` returned: the caller never gets
@@ -11,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -45,3 +48,16 @@ def interrupts_held() -> Iterator[None]:
         previous(signal.SIGINT, None)  # the default one raises KeyboardInterrupt
     elif previous == signal.SIG_DFL:
         raise KeyboardInterrupt
+
+
+def stop_child(process: subprocess.Popen[Any], *, timeout_s: float = 10.0) -> None:
+    """SIGTERM ``process`` if it still runs, and SIGKILL it if it has not ended within
+    ``timeout_s``; return once it is gone (reaped)."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -18,8 +18,8 @@ from types import TracebackType
 
 import redis
 
+from bus.children import interrupts_held, stop_child
 from bus.errors import ConfigError
-from bus.interrupts import interrupts_held
 
 
 def find_redis_server() -> str:
@@ -126,13 +126,8 @@ class RedisServer:
 
     def stop(self) -> None:
         """Stop the process (if running); the data directory is kept for ``start``."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._process is not None:
+            stop_child(self._process, timeout_s=5)
         self._process = None
 
     def close(self) -> None:

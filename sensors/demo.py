@@ -26,9 +26,9 @@ from typing import IO
 import redis
 from rich.console import Console
 
+from bus.children import interrupts_held, stop_child
 from bus.connection import connect, redacted_url
 from bus.events import CheckEvent, OpEvent, RunEvent, decode_event
-from bus.interrupts import interrupts_held
 from bus.ledger import LedgerRecord
 from bus.publisher import EVENT_FIELD
 from bus.redis_server import RedisServer
@@ -123,12 +123,7 @@ def _worker_process(
         yield worker
     finally:
         if worker is not None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+            stop_child(worker)
         if echo is not None:
             echo.join(timeout=2)
 

@@ -23,8 +23,8 @@ from typing import TypeVar, cast
 import redis
 from rich.console import Console
 
+from bus.children import interrupts_held
 from bus.events import RunEvent, decode_event, utc_now
-from bus.interrupts import interrupts_held
 from bus.ledger import LedgerRecord
 from bus.runs import EVENT_FIELD, RunRecord
 from bus.settings import BusSettings

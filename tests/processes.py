@@ -13,6 +13,7 @@ from typing import TypeVar
 
 import redis
 
+from bus.children import stop_child
 from bus.keys import Keys
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,10 +67,4 @@ def worker_process(
         yield process
     finally:
         client.close()
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_child(process)

@@ -1,13 +1,15 @@
-"""A Ctrl-C while a child process starts is held until the child is in hand."""
+"""Children: a Ctrl-C while one starts is held until it is in hand; stopping escalates."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
-from bus.interrupts import interrupts_held
+from bus.children import interrupts_held, stop_child
 
 
 def test_a_ctrl_c_inside_the_block_is_raised_when_the_block_ends() -> None:
@@ -30,3 +32,21 @@ def test_without_a_ctrl_c_nothing_is_raised_and_the_handler_is_restored() -> Non
     finally:
         signal.signal(signal.SIGINT, previous)
     assert seen == [signal.SIGINT]
+
+
+def test_stop_child_kills_a_child_that_ignores_sigterm() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", IGNORE_SIGTERM_THEN_WAIT], stdout=subprocess.PIPE, text=True
+    )
+    with child:  # closes its pipe
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        stop_child(child, timeout_s=0.5)
+    assert child.returncode == -signal.SIGKILL
+
+
+IGNORE_SIGTERM_THEN_WAIT = """
+import signal, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print("ready", flush=True)
+time.sleep(60)
+"""
