@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import redis
 import redis.asyncio as aioredis
@@ -102,6 +102,11 @@ class Subscription:
     def hold(self, delivery: Delivery) -> None:
         self.held.setdefault(delivery.stream, set()).add(delivery.entry_id)
 
+    def hold_all(self, deliveries: Sequence[Delivery]) -> None:
+        """``hold`` each of ``deliveries`` (a read batch, usually of one stream)."""
+        for stream, ids in _by_stream(deliveries).items():
+            self.held.setdefault(stream, set()).update(ids)
+
     def release(self, delivery: Delivery) -> None:
         """Stop holding an entry without acking it: it stays pending, for a reclaim."""
         self.held.get(delivery.stream, set()).discard(delivery.entry_id)
@@ -109,6 +114,11 @@ class Subscription:
     def finish(self, delivery: Delivery) -> None:
         """Queue an entry for the next ``flush_acks``."""
         self.finished.setdefault(delivery.stream, []).append(delivery.entry_id)
+
+    def finish_all(self, deliveries: Sequence[Delivery]) -> None:
+        """``finish`` each of ``deliveries``."""
+        for stream, ids in _by_stream(deliveries).items():
+            self.finished.setdefault(stream, []).extend(ids)
 
     async def refresh(self) -> None:
         """Tell the group the held entries are still being worked on."""
@@ -292,3 +302,11 @@ def _subscriptions_on(
         + [sensor_subscription(sensor) for sensor in location.sensors.values()]
         + [rule_subscription(rule) for rule in location.rules.values()]
     )
+
+
+def _by_stream(deliveries: Sequence[Delivery]) -> dict[str, list[str]]:
+    """The entry ids of ``deliveries`` by stream, in order."""
+    by_stream: dict[str, list[str]] = {}
+    for delivery in deliveries:
+        by_stream.setdefault(delivery.stream, []).append(delivery.entry_id)
+    return by_stream

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import redis
 
 from engine import EngineSettings
 from sensors import CodeLocation, Worker, WorkerSettings
+from sensors.intake import Capacity
 from tests.code_locations import basic
 
 
@@ -49,3 +51,31 @@ def expected(client: redis.Redis, settings: WorkerSettings) -> int:
     """Entries to handle: every event, once per group (hooks and the sensor's)."""
     groups = 2
     return groups * sum(int(client.xlen(s)) for s in settings.keys.all_event_streams())
+
+
+def test_capacity_waits_until_enough_slots_are_given_back() -> None:
+    async def main() -> list[str]:
+        capacity = Capacity(4)
+        seen: list[str] = []
+        await capacity.take(3)
+
+        async def batch_of_three() -> None:
+            await capacity.take(3)  # 1 free: waits for two more
+            seen.append("taken")
+
+        waiting = asyncio.create_task(batch_of_three())
+        await asyncio.sleep(0.01)
+        capacity.give()
+        await asyncio.sleep(0.01)
+        seen.append(f"free={capacity.free}")  # 2 free: still waiting
+        capacity.give()
+        await asyncio.wait_for(waiting, 1)
+        seen.append(f"free={capacity.free}")
+        return seen
+
+    assert asyncio.run(main()) == ["free=2", "taken", "free=0"]
+
+
+def test_capacity_refuses_a_batch_larger_than_itself() -> None:
+    with pytest.raises(ValueError, match="cannot take 5 slots of 4"):
+        asyncio.run(Capacity(4).take(5))
