@@ -17,7 +17,7 @@ import os
 import traceback as traceback_module
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Final, Literal, TypeAlias
+from typing import Annotated, Final, Literal, TypeAlias, cast
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
 
@@ -353,6 +353,9 @@ BusEvent: TypeAlias = RunEvent | OpEvent | CheckEvent
 #: The wire union, discriminated on ``type`` (for pydantic models that embed events).
 Event = Annotated[BusEvent, Field(discriminator="type")]
 _EVENT_ADAPTER: TypeAdapter[BusEvent] = TypeAdapter(Event)
+#: Its core validator, called directly on the worker's hot path: ``TypeAdapter.validate_json``
+#: is a Python wrapper that costs 0.5 µs an event for options we never pass.
+_EVENT_VALIDATOR: Final = _EVENT_ADAPTER.validator
 
 
 def event_state(event: BusEvent) -> str:
@@ -378,7 +381,7 @@ def decode_event(raw: bytes | str) -> BusEvent:
             "oversized", f"entry is {len(raw)} bytes, the limit is {MAX_EVENT_BYTES}"
         )
     try:
-        return _EVENT_ADAPTER.validate_json(raw)
+        return cast(BusEvent, _EVENT_VALIDATOR.validate_json(raw))
     except ValidationError as exc:
         raise _classify(exc) from exc
 

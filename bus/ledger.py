@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -253,17 +253,12 @@ class Ledger:
                     pipe.exists(key)
                 replies = await pipe.execute()
             return [int(reply) for reply in replies[len(written) :]]
-        if any("\0" in key for key in _keys_of(written, checked)):
-            raise ValueError(
-                "a ledger key holds a NUL byte; event ids and handler (hook, sensor, check) "
-                "names must not: rename it"
-            )
         by_value: dict[str, list[str]] = {}
         for key, value in written:
             by_value.setdefault(value, []).append(key)
-        args: list[str | int] = [self._ttl_s, "\0".join(checked)]
+        args: list[str | int] = [self._ttl_s, _joined(checked)]
         for value, keys in by_value.items():
-            args += [value, "\0".join(keys)]
+            args += [value, _joined(keys)]
         found = [int(reply) for reply in await self._script(keys=[], args=args)]
         if len(found) != len(checked):  # a key with a NUL in it would shift every answer
             raise redis.ResponseError(
@@ -299,7 +294,16 @@ def _retrieve(task: asyncio.Task[None]) -> None:
         task.exception()
 
 
-def _keys_of(written: list[tuple[str, str]], checked: list[str]) -> Iterator[str]:
-    """Every key of one round trip."""
-    yield from (key for key, _ in written)
-    yield from checked
+def _joined(keys: list[str]) -> str:
+    """``keys`` joined by NUL, as the script splits them.
+
+    Raises:
+        ValueError: a key holds a NUL byte (it would be split in two).
+    """
+    joined = "\0".join(keys)
+    if joined.count("\0") != max(len(keys) - 1, 0):  # one C pass, not a test per key
+        raise ValueError(
+            "a ledger key holds a NUL byte; event ids and handler (hook, sensor, check) "
+            "names must not: rename it"
+        )
+    return joined

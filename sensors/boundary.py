@@ -148,7 +148,7 @@ async def call_user_code_many(
             outcome
             if isinstance(outcome, Outcome)
             and outcome.ok
-            and not inspect.isawaitable(outcome.value)
+            and (outcome.value is None or not inspect.isawaitable(outcome.value))
             else await _settled(call, outcome, timeout_s)
             if isinstance(outcome, Outcome)
             else asyncio.ensure_future(_settled_later(call, outcome, timeout_s))

@@ -353,13 +353,15 @@ class Dispatcher:
         """
         self.succeeded += len(succeeded)
         duration_s = (utc_now() - started_at).total_seconds()
-        debug = logger.isEnabledFor(logging.DEBUG)
         by_kind: dict[str, int] = {}
-        for work, handler in succeeded:
+        for _, handler in succeeded:
             kind = handler_kind(handler.name)
             by_kind[kind] = by_kind.get(kind, 0) + 1
-            handler_duration(kind).observe(duration_s)
-            if debug:
+        for kind, count in by_kind.items():
+            handler_duration(kind).observe_many(duration_s, count)
+            handler_runs(kind, "succeeded").inc(count)
+        if logger.isEnabledFor(logging.DEBUG):
+            for work, handler in succeeded:
                 event = work.event
                 logger.debug(
                     "handler succeeded handler=%s event_id=%s run_id=%s state=%s attempt=%d "
@@ -372,8 +374,6 @@ class Dispatcher:
                     (started_at - event.occurred_at).total_seconds() * 1000,
                     duration_s * 1000,
                 )
-        for kind, count in by_kind.items():
-            handler_runs(kind, "succeeded").inc(count)
 
 
 async def _after(work: Work, handler: Handler, outcome: Outcome, attempt: int) -> Outcome:

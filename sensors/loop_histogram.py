@@ -36,6 +36,11 @@ class LoopSeries:
         self.counts[bisect.bisect_left(self._bounds, value)] += 1
         self.sum += value
 
+    def observe_many(self, value: float, count: int) -> None:
+        """Count ``value`` ``count`` times (handlers of one batch share their duration)."""
+        self.counts[bisect.bisect_left(self._bounds, value)] += count
+        self.sum += value * count
+
 
 class LoopHistogram(Collector):
     """A histogram with labels, exposed like prometheus-client's ``Histogram``.

@@ -107,8 +107,12 @@ def event_to_handler_start(kind: str) -> LoopSeries:
     return EVENT_TO_HANDLER_START.labels(kind)
 
 
+@functools.lru_cache(maxsize=4096)
 def handler_kind(handler_name: str) -> str:
-    """``hook`` or ``sensor`` (a bounded label; handler names are not)."""
+    """``hook`` or ``sensor`` (a bounded label; handler names are not).
+
+    Cached: asked several times per handler run, and a code location has few handlers.
+    """
     return handler_name.partition(":")[0] or "unknown"
 
 
