@@ -222,7 +222,7 @@ class Ledger:
         writes: list[tuple[list[str], str, asyncio.Future[None]]],
     ) -> None:
         """One round trip: the writes first (a check queued with them then sees them)."""
-        written = [(key, value) for keys, value, _ in writes for key in keys]
+        written = [(value, keys) for keys, value, _ in writes]
         checked = [key for keys, _ in checks for key in keys]
         try:
             replies = await self._round_trip(written, checked)
@@ -238,8 +238,11 @@ class Ledger:
             _answer(check, replies[position : position + len(keys)])
             position += len(keys)
 
-    async def _round_trip(self, written: list[tuple[str, str]], checked: list[str]) -> list[int]:
-        """SET the written keys, then EXISTS of each checked key.
+    async def _round_trip(
+        self, written: list[tuple[str, list[str]]], checked: list[str]
+    ) -> list[int]:
+        """SET the written keys (a value and the keys it goes to, per batch of records),
+        then EXISTS of each checked key.
 
         One script call on a single Redis: a pipeline of one command per key costs the
         worker several times more (redis-py packs and parses each). A Redis Cluster cannot
@@ -247,17 +250,15 @@ class Ledger:
         """
         if isinstance(self._client, AsyncRedisCluster):
             async with self._client.pipeline(transaction=False) as pipe:
-                for key, value in written:
-                    pipe.set(key, value, ex=self._ttl_s)
+                for value, keys in written:
+                    for key in keys:
+                        pipe.set(key, value, ex=self._ttl_s)
                 for key in checked:
                     pipe.exists(key)
                 replies = await pipe.execute()
-            return [int(reply) for reply in replies[len(written) :]]
-        by_value: dict[str, list[str]] = {}
-        for key, value in written:
-            by_value.setdefault(value, []).append(key)
+            return [int(reply) for reply in replies[-len(checked) :]] if checked else []
         args: list[str | int] = [self._ttl_s, _joined(checked)]
-        for value, keys in by_value.items():
+        for value, keys in written:
             args += [value, _joined(keys)]
         found = [int(reply) for reply in await self._script(keys=[], args=args)]
         if len(found) != len(checked):  # a key with a NUL in it would shift every answer
