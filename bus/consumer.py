@@ -121,7 +121,7 @@ class Consumer:
         else:
             async with self._client.pipeline(transaction=False) as pipe:
                 for stream, ids in batches:
-                    pipe.xack(stream, self.group, *ids)
+                    pipe.xack(stream, self.group, *_encoded(ids))
                 pipe.xreadgroup(self.group, self.consumer, streams, count=count, block=block_ms)
                 reply = (await pipe.execute())[-1]
         return [
@@ -141,11 +141,11 @@ class Consumer:
             # The usual case (one shard): a plain command costs the loop half what a
             # pipeline of one does in redis-py, and acks follow every batch.
             stream, ids = batches[0]
-            await self._client.xack(stream, self.group, *ids)
+            await self._client.xack(stream, self.group, *_encoded(ids))
             return
         async with self._client.pipeline(transaction=False) as pipe:
             for stream, ids in batches:
-                pipe.xack(stream, self.group, *ids)
+                pipe.xack(stream, self.group, *_encoded(ids))
             await pipe.execute()
 
     async def refresh(self, entries: Mapping[str, Collection[str]]) -> int:
@@ -223,6 +223,12 @@ class Reclaimed:
 
     deliveries: list[Delivery]
     gone: dict[str, list[str]]
+
+
+def _encoded(entry_ids: Collection[str]) -> list[bytes]:
+    """Entry ids as bytes, which redis-py's asyncio client sends as they are: it encodes
+    each ``str`` argument in Python (five type checks), and an ack carries hundreds."""
+    return [entry_id.encode() for entry_id in entry_ids]
 
 
 def _deliveries(

@@ -17,7 +17,7 @@ import os
 import traceback as traceback_module
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Final, Literal, TypeAlias, cast
+from typing import Annotated, Final, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
 
@@ -233,7 +233,7 @@ class _EventBase(BaseModel):
     def hooks_triggered(self) -> tuple[HookRef, ...]:
         """The attached hooks whose target states include this event's new state."""
         to_state: str = getattr(self, "to_state")  # noqa: B009 - both subclasses define it
-        return tuple(hook for hook in self.hooks if to_state in hook.on)
+        return tuple([hook for hook in self.hooks if to_state in hook.on])  # no generator
 
 
 class RunEvent(_EventBase):
@@ -381,9 +381,10 @@ def decode_event(raw: bytes | str) -> BusEvent:
             "oversized", f"entry is {len(raw)} bytes, the limit is {MAX_EVENT_BYTES}"
         )
     try:
-        return cast(BusEvent, _EVENT_VALIDATOR.validate_json(raw))
+        event: BusEvent = _EVENT_VALIDATOR.validate_json(raw)  # not ``cast``: a call
     except ValidationError as exc:
         raise _classify(exc) from exc
+    return event
 
 
 def _classify(exc: ValidationError) -> EventValidationError:

@@ -148,15 +148,19 @@ class Dispatcher:
         done = await self._ledger.done_many([(w.event.event_id, h.name) for w, h in pairs])
         if checked is not None:
             checked.set()
-        for (work, handler), already in zip(pairs, done, strict=True):
-            if already:
+        todo = pairs
+        if any(done):  # a redelivery: skip what already succeeded
+            todo = []
+            for (work, handler), already in zip(pairs, done, strict=True):
+                if not already:
+                    todo.append((work, handler))
+                    continue
                 handler_runs(handler_kind(handler.name), "skipped_duplicate").inc()
                 logger.info(
                     "skipped (already done) handler=%s event_id=%s",
                     handler.name,
                     work.event.event_id,
                 )
-        todo = [pair for pair, already in zip(pairs, done, strict=True) if not already]
         if not ends_last:
             return await self._attempt(todo, attempt=1, patience_s=BATCH_PATIENCE_S)
         # The ledger was read for every wave above: a later wave adds no round trip that

@@ -337,11 +337,11 @@ class Intake:
                 await self._dead_letter_missing(delivery, event, missing)
             if handlers:
                 batch.append(Work(event, handlers, delivery.stream, delivery.entry_id))
-        by_entry = {(d.stream, d.entry_id): d for d in deliveries}
         retrying: dict[Delivery, list[Unfinished]] = {}
         unfinished = await self._dispatcher.first_attempts(
             batch, ends_last=subscription.in_run_order, checked=started
         )
+        by_entry = {(d.stream, d.entry_id): d for d in deliveries} if unfinished else {}
         for failure in unfinished:
             entry = by_entry[failure.work.stream, failure.work.entry_id]
             retrying.setdefault(entry, []).append(failure)
