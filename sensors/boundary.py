@@ -180,12 +180,15 @@ class _LoopCalls:
         width: int,
         slots: asyncio.Semaphore | None,
     ) -> None:
-        self._loop = loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         self._calls = calls
         self._timeout_s = timeout_s
         self._slots = slots or asyncio.Semaphore(width)
         self._todo = deque(range(len(calls)))
-        self._futures: list[asyncio.Future[Outcome]] = [loop.create_future() for _ in calls]
+        self._outcomes: list[Outcome | None] = [None] * len(calls)
+        #: Futures handed out by ``outcomes`` for calls that had not ended (made only then:
+        #: a future per call cost more than a no-op hook).
+        self._futures: dict[int, asyncio.Future[Outcome]] = {}
         #: Each drainer running a call now, with when that call started (loop time).
         self._running: dict[asyncio.Task[None], float] = {}
         #: Drainers cancelled by the alarm, whose call is still to end as a timeout.
@@ -209,7 +212,16 @@ class _LoopCalls:
 
     def outcomes(self) -> list[Outcome | asyncio.Future[Outcome]]:
         """Each call's outcome, or the future of it while it still runs (or waits)."""
-        return [future.result() if future.done() else future for future in self._futures]
+        results: list[Outcome | asyncio.Future[Outcome]] = []
+        for index, outcome in enumerate(self._outcomes):
+            if outcome is None:
+                future = self._futures.get(index)
+                if future is None:
+                    future = self._futures[index] = self._loop.create_future()
+                results.append(future)
+            else:
+                results.append(outcome)
+        return results
 
     async def _drain(self) -> None:
         task = asyncio.current_task()
@@ -219,11 +231,12 @@ class _LoopCalls:
                 index = self._todo.popleft()
                 async with self._slots:
                     outcome = await self._one(task, self._calls[index])
-                future = self._futures[index]
-                if not future.done():  # whoever awaited it may have been cancelled
+                self._outcomes[index] = outcome
+                future = self._futures.pop(index, None)
+                if future is not None and not future.done():  # its awaiter may be cancelled
                     future.set_result(outcome)
         except asyncio.CancelledError:
-            for future in self._futures:  # the worker is stopping: nothing more will run
+            for future in self._futures.values():  # the worker is stopping: nothing more runs
                 future.cancel()
             raise
         finally:
