@@ -189,6 +189,8 @@ class _LoopCalls:
         #: Futures handed out by ``outcomes`` for calls that had not ended (made only then:
         #: a future per call cost more than a no-op hook).
         self._futures: dict[int, asyncio.Future[Outcome]] = {}
+        #: A drainer was cancelled: the calls it left will never end.
+        self._cancelled = False
         #: Each drainer running a call now, with when that call started (loop time).
         self._running: dict[asyncio.Task[None], float] = {}
         #: Drainers cancelled by the alarm, whose call is still to end as a timeout.
@@ -211,10 +213,17 @@ class _LoopCalls:
             raise
 
     def outcomes(self) -> list[Outcome | asyncio.Future[Outcome]]:
-        """Each call's outcome, or the future of it while it still runs (or waits)."""
+        """Each call's outcome, or the future of it while it still runs (or waits).
+
+        Raises:
+            asyncio.CancelledError: a drainer was cancelled (the worker stopping, or a call
+                that let a ``CancelledError`` out) and left calls that will never end.
+        """
         results: list[Outcome | asyncio.Future[Outcome]] = []
         for index, outcome in enumerate(self._outcomes):
             if outcome is None:
+                if self._cancelled:
+                    raise asyncio.CancelledError
                 future = self._futures.get(index)
                 if future is None:
                     future = self._futures[index] = self._loop.create_future()
@@ -236,7 +245,8 @@ class _LoopCalls:
                 if future is not None and not future.done():  # its awaiter may be cancelled
                     future.set_result(outcome)
         except asyncio.CancelledError:
-            for future in self._futures.values():  # the worker is stopping: nothing more runs
+            self._cancelled = True  # nothing more runs: no future made from now on would end
+            for future in self._futures.values():
                 future.cancel()
             raise
         finally:

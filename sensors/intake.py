@@ -155,8 +155,8 @@ class Intake:
         try:
             async with self._taking:
                 await self._capacity.take(len(deliveries))
-        except asyncio.CancelledError:
-            for delivery in deliveries:  # stopping: nothing was taken
+        except BaseException:  # stopping (or a batch larger than the budget): nothing taken
+            for delivery in deliveries:
                 subscription.release(delivery)
             raise
         self._track(self._handle(subscription, deliveries, started))

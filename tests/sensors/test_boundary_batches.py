@@ -245,3 +245,31 @@ def test_stopping_the_worker_during_an_overrun_still_stops_the_batch() -> None:
             pool.close()
 
     asyncio.run(main())
+
+
+async def lets_a_cancellation_out() -> None:
+    # A hook awaiting a task that something else cancelled: the CancelledError is its own.
+    task = asyncio.ensure_future(asyncio.sleep(10))
+    await asyncio.sleep(0)
+    task.cancel()
+    await task
+
+
+@pytest.mark.parametrize("patience_s", [None, 0.5])
+def test_calls_left_by_a_cancelled_drainer_end_the_batch_as_cancelled(
+    patience_s: float | None,
+) -> None:
+    # One drainer: when its call lets a CancelledError out, the call queued behind it never
+    # runs. The batch must end as cancelled (its entries handed back), not hand out a
+    # future that nothing will ever resolve.
+    async def main() -> None:
+        pool = HookThreads(1, spare=0)
+        calls = [call(lets_a_cancellation_out), call(quick_async, 1)]
+        try:
+            async with asyncio.timeout(5):
+                await call_user_code_many(calls, timeout_s=5, threads=pool, patience_s=patience_s)
+        finally:
+            pool.close()
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(main())
