@@ -272,13 +272,13 @@ class Dispatcher:
             except (HookExecutionError, CodeLocationError) as exc:
                 unfinished.append(Unfinished(work, handler, Outcome(False, exc)))
                 continue
-            call = UserCall(
+            call = UserCall(  # positional: one per handler run
                 handler.fn,
                 handler.build_args(resources),
-                handler=handler.name,
-                event_id=event.event_id,
-                attempt=attempt,
-                kwargs=handler.kwargs,
+                handler.name,
+                event.event_id,
+                attempt,
+                handler.kwargs,
             )
             calls.append(((work, handler), call))
         return calls, unfinished

@@ -81,9 +81,9 @@ def hook_handlers(
     for ref in event.hooks_triggered():
         name = f"hook:{ref.ref}"
         try:
-            target = location.hook(ref.ref)
-        except HookNotFoundError as exc:
-            missing.append(MissingHook(name=name, error=exc))
+            target = location.hooks[ref.ref]  # not ``location.hook``: a call per hook run
+        except KeyError:
+            missing.append(MissingHook(name=name, error=location.hook_not_found(ref.ref)))
             continue
         handlers.append(_hook_handler(name, ref, target, event, location))
     return handlers, missing

@@ -100,10 +100,14 @@ class CodeLocation:
         try:
             return self.hooks[ref]
         except KeyError:
-            raise HookNotFoundError(
-                f"hook {ref!r} is not defined in code location {self.module_name!r}. Start the "
-                "worker with the code location that defines the job, or deploy the new code."
-            ) from None
+            raise self.hook_not_found(ref) from None
+
+    def hook_not_found(self, ref: str) -> HookNotFoundError:
+        """The error for a hook ``ref`` this code location does not define."""
+        return HookNotFoundError(
+            f"hook {ref!r} is not defined in code location {self.module_name!r}. Start the "
+            "worker with the code location that defines the job, or deploy the new code."
+        )
 
     def job(self, name: str) -> JobDefinition | None:
         """The job called ``name``, if this code location defines it."""
