@@ -353,9 +353,7 @@ BusEvent: TypeAlias = RunEvent | OpEvent | CheckEvent
 #: The wire union, discriminated on ``type`` (for pydantic models that embed events).
 Event = Annotated[BusEvent, Field(discriminator="type")]
 _EVENT_ADAPTER: TypeAdapter[BusEvent] = TypeAdapter(Event)
-#: Its core validator, called directly on the worker's hot path: ``TypeAdapter.validate_json``
-#: is a Python wrapper that costs 0.5 µs an event for options we never pass.
-_EVENT_VALIDATOR: Final = _EVENT_ADAPTER.validator
+_EVENT_VALIDATOR: Final = _EVENT_ADAPTER.validator  # without validate_json's wrapper (0.5 µs)
 
 
 def event_state(event: BusEvent) -> str:
@@ -381,10 +379,9 @@ def decode_event(raw: bytes | str) -> BusEvent:
             "oversized", f"entry is {len(raw)} bytes, the limit is {MAX_EVENT_BYTES}"
         )
     try:
-        event: BusEvent = _EVENT_VALIDATOR.validate_json(raw)  # not ``cast``: a call
+        return _EVENT_VALIDATOR.validate_json(raw)  # type: ignore[no-any-return]
     except ValidationError as exc:
         raise _classify(exc) from exc
-    return event
 
 
 def _classify(exc: ValidationError) -> EventValidationError:

@@ -295,10 +295,9 @@ class Intake:
     ) -> None:
         """Queue the entry's ack (``finished``) or hand it back for a reclaim; free its slot."""
         if finished:
-            subscription.finish(delivery)
-            self.handled += 1
-        else:
-            subscription.release(delivery)
+            self._settle_finished(subscription, [delivery], settled)
+            return
+        subscription.release(delivery)
         settled.add(delivery)
         self._capacity.give()
 
