@@ -14,7 +14,6 @@ change, published by the engine) and ``check`` (a time-based check saw something
 from __future__ import annotations
 
 import os
-import traceback as traceback_module
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Final, Literal, TypeAlias
@@ -23,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, Valid
 
 from bus.errors import EventValidationError
 from bus.states import OpState, RunState
+from bus.tracebacks import traceback_text
 
 #: Version of the wire schema. Bump it (and keep reading the old one) on any change that an
 #: older worker could not read.
@@ -85,7 +85,7 @@ class ErrorInfo(BaseModel):
     @classmethod
     def from_exception(cls, exc: BaseException, *, depth: int = 0) -> ErrorInfo:
         """Capture ``exc`` (and up to ``MAX_CAUSE_DEPTH`` causes) without keeping the object."""
-        text = _traceback_text(exc)
+        text = traceback_text(exc)
         linked = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
         cause = None
         if linked is not None and depth < MAX_CAUSE_DEPTH:
@@ -96,27 +96,6 @@ class ErrorInfo(BaseModel):
             traceback=_cap(text, MAX_TRACEBACK_CHARS, keep="tail"),
             cause=cause,
         )
-
-
-def _traceback_text(exc: BaseException) -> str:
-    """``exc``'s traceback as Python prints it, less the ``^^^^`` lines under each frame.
-
-    Python 3.11 finds where to put those markers from each frame's column positions
-    (``co_positions`` walked up to the failing instruction, and an ``ast.parse``): 0.2 to
-    0.4 ms for a failing op, on the way to its ``failed`` event, and again as the run fails
-    (measured). Frames taken with line numbers only cost a tenth of that; in an alert the
-    markers add little to the line they underline.
-    """
-    if isinstance(exc, BaseExceptionGroup) or exc.__traceback__ is None:
-        return "".join(traceback_module.format_exception(exc, chain=False))
-    stack = traceback_module.StackSummary.extract(traceback_module.walk_tb(exc.__traceback__))
-    return "".join(
-        [
-            "Traceback (most recent call last):\n",
-            *stack.format(),
-            *traceback_module.format_exception_only(exc),
-        ]
-    )
 
 
 def _cap(text: str, limit: int, *, keep: Literal["head", "tail"]) -> str:
