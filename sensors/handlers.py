@@ -94,16 +94,17 @@ def _hook_handler(
 ) -> Handler:
     if isinstance(target, HookDefinition) and isinstance(event, OpEvent):
         hook_def = target
+        run = event.run  # read once: a pydantic model's attributes are slow to read
         return Handler(
-            name=name,
-            fn=hook_def.fn,
-            build_args=lambda resources: (
+            name,
+            hook_def.fn,
+            lambda resources: (
                 hook_context_from_event(event, hook_def=hook_def, resources=resources),
             ),
-            kwargs=ref.hook_kwargs,
-            resource_keys=hook_def.required_resource_keys,
-            job_name=event.job_name,
-            resource_config=event.run.resource_config,
+            ref.hook_kwargs,
+            hook_def.required_resource_keys,
+            run.job_name,
+            run.resource_config,
         )
     definition = _definition_for(event, location)
     return Handler(
