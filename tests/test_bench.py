@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+import redis
 from rich.console import Console
 
 from bench.env import clones, rss_mb, wait_until
+from bench.instructions import handle_events
 from bench.report import Figure, at_least, at_most, figure, median_run, render, to_json, to_markdown
 from bench.stats import median, percentile
 
@@ -78,3 +80,10 @@ def test_several_runs_make_one_table_of_median_rows() -> None:
     assert merged[0].value == 2.0 and merged[0].meets is True  # the median run's whole row
     assert merged[0].note == "x; median of 3 runs: 1.000 ms … 3.000 ms"
     assert merged[1].value is None
+
+
+def test_the_instruction_harness_handles_every_event(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    # Without valgrind's counting: the same in-process run that callgrind measures.
+    assert handle_events(redis_url, "sync", 50) > 0
