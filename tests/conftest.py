@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,3 +54,12 @@ def worker_settings(redis_url: str, redis_client: redis.Redis) -> WorkerSettings
     return WorkerSettings(
         redis_url=redis_url, key_prefix=TEST_PREFIX, consumer_name="test-worker", block_ms=100
     )
+
+
+@pytest.fixture
+def restored_gc() -> Iterator[None]:
+    """Undo ``tune_garbage_collector`` (frozen objects, threshold) after a test calls it."""
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)

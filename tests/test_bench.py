@@ -83,7 +83,7 @@ def test_several_runs_make_one_table_of_median_rows() -> None:
 
 
 def test_the_instruction_harness_handles_every_event(
-    redis_url: str, redis_client: redis.Redis
+    redis_url: str, redis_client: redis.Redis, restored_gc: None
 ) -> None:
     # Without valgrind's counting: the same in-process run that callgrind measures.
     assert handle_events(redis_url, "sync", 50) > 0

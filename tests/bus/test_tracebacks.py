@@ -67,3 +67,16 @@ def test_a_recursion_error_shows_the_recursing_frames_and_the_error() -> None:
 
     assert text.count("return recurse(depth + 1)") > 100
     assert text.endswith("RecursionError: maximum recursion depth exceeded\n")
+
+
+def test_a_frame_without_line_numbers_shows_line_none() -> None:
+    def fail() -> None:
+        raise ValueError("no lines")
+
+    fail.__code__ = fail.__code__.replace(co_linetable=b"")
+    with pytest.raises(ValueError) as caught:
+        fail()
+
+    text = traceback_text(caught.value)
+
+    assert ", line None, in fail\n" in text and text.endswith("ValueError: no lines\n")

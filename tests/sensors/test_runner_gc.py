@@ -3,19 +3,8 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
-
-import pytest
 
 from sensors.runner import GC_GEN0_THRESHOLD, tune_garbage_collector
-
-
-@pytest.fixture
-def restored_gc() -> Iterator[None]:
-    threshold = gc.get_threshold()
-    yield
-    gc.unfreeze()
-    gc.set_threshold(*threshold)
 
 
 def test_startup_objects_are_frozen_and_young_collections_are_rarer(restored_gc: None) -> None:
