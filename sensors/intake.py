@@ -179,6 +179,11 @@ class Intake:
         settled: set[Delivery] = set()  # acked, handed back, or now a retry task's
         consumed = 0
         try:
+            if not subscription.leads:
+                # One turn of the loop: a leading group's batch read in this turn (the
+                # same entries) decodes them and sends its ledger check first, and this
+                # batch's work then overlaps that round trip instead of delaying it.
+                await asyncio.sleep(0)
             retrying = await self.process(subscription, deliveries, started=started)
             finished = deliveries
             if retrying:

@@ -54,6 +54,9 @@ class Subscription:
         in_run_order: whether a run's events of a batch start in order: its first, then
             its others, then its end (a notification rule's group: the run's first
             failure leads its alerts, the end comes after them, not in a race).
+        leads: whether its batches start before the other groups' batches read in the
+            same turn of the loop (the hooks group: every group reads the same entries,
+            and an op's failure hook is the alert most waited for).
     """
 
     def __init__(
@@ -64,8 +67,10 @@ class Subscription:
         reports_poison: bool = False,
         sensor: str | None = None,
         in_run_order: bool = False,
+        leads: bool = False,
     ) -> None:
         self.consumer = consumer
+        self.leads = leads
         self.select = select
         self.in_run_order = in_run_order
         self.reports_poison = reports_poison
@@ -295,7 +300,10 @@ def _subscriptions_on(
         )
 
     hooks = Subscription(
-        consumer(HOOKS_GROUP), lambda event: hook_handlers(event, location), reports_poison=True
+        consumer(HOOKS_GROUP),
+        lambda event: hook_handlers(event, location),
+        reports_poison=True,
+        leads=True,
     )
     return (
         [hooks]
