@@ -362,7 +362,7 @@ class Dispatcher:
             kind = handler_kind(handler.name)
             by_kind[kind] = by_kind.get(kind, 0) + 1
         for kind, count in by_kind.items():
-            handler_duration(kind).observe_many(duration_s, count)
+            handler_duration(kind).observe(duration_s, count)
             handler_runs(kind, "succeeded").inc(count)
         if logger.isEnabledFor(logging.DEBUG):
             for work, handler in succeeded:

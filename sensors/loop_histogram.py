@@ -31,13 +31,9 @@ class LoopSeries:
     def __repr__(self) -> str:
         return f"<LoopSeries count={sum(self.counts)} sum={self.sum:g}>"
 
-    def observe(self, value: float) -> None:
-        """Count ``value`` (from the event loop's thread only)."""
-        self.counts[bisect.bisect_left(self._bounds, value)] += 1
-        self.sum += value
-
-    def observe_many(self, value: float, count: int) -> None:
-        """Count ``value`` ``count`` times (handlers of one batch share their duration)."""
+    def observe(self, value: float, count: int = 1) -> None:
+        """Count ``value``, ``count`` times (handlers of one batch share their duration;
+        from the event loop's thread only)."""
         self.counts[bisect.bisect_left(self._bounds, value)] += count
         self.sum += value * count
 
