@@ -125,6 +125,10 @@ class Publisher:
         self._closed = False
         self._retry_at = 0.0
         self._retry_delay_s = RETRY_FIRST_DELAY_S
+        #: How many of the backlog's oldest events may already be in Redis: a round trip
+        #: failed or went unanswered after they were queued, or they were spooled. Their
+        #: entries carry no first-send mark (``bus.runs.FIRST_SEND_FIELD``).
+        self._maybe_sent = 0
         self.published = 0
         #: Set once Redis says this run's crash was published (see ``declared_crashed``).
         self.crashed_by_others = False
@@ -154,6 +158,7 @@ class Publisher:
             self.crashed_by_others = True
             dropped = len(self._backlog)
             self._backlog.clear()
+            self._maybe_sent = 0
             self._record = None
             if self._spool is not None:
                 self._spool.discard()
@@ -199,6 +204,7 @@ class Publisher:
             self._record = record or self._record
             if time.monotonic() < self._retry_at:
                 self._spool_backlog()
+                self._maybe_sent = len(self._backlog)  # a spool may be replayed elsewhere
                 return False
             if self._linger_s > 0 and not self._closed and can_wait(event):
                 self._wake_flusher()
@@ -303,6 +309,7 @@ class Publisher:
                     return
                 batch = list(itertools.islice(self._backlog, FLUSH_BATCH))
                 record = self._record if len(batch) == len(self._backlog) else None
+                first_send = self._maybe_sent == 0
             for stream in {stream for stream, _, _ in batch} - self._groups_ready:
                 self._ensure_hooks_group(stream)
             built = None
@@ -314,6 +321,7 @@ class Publisher:
                 built,
                 timeout_s=self._timeout_s,
                 max_len=self._max_len,
+                first_send=first_send,
             )
             if self._script(keys=script_keys, args=args) == 0:
                 # The run was declared crashed (only a batch carrying a record checks the
@@ -324,6 +332,7 @@ class Publisher:
             with self._lock:
                 for _ in batch:
                     self._backlog.popleft()
+                self._maybe_sent = max(0, self._maybe_sent - len(batch))
                 self.published += len(batch)
                 if record is not None and self._record is record:
                     self._record = None
@@ -335,6 +344,7 @@ class Publisher:
         # groups again next time.
         self._groups_ready.clear()
         self._spool_backlog()
+        self._maybe_sent = len(self._backlog)
         self._retry_at = time.monotonic() + self._retry_delay_s
         self._retry_delay_s = min(self._retry_delay_s * 2, RETRY_MAX_DELAY_S)
         logger.warning(

@@ -58,6 +58,11 @@ RUN_RECORD_GRACE_S: Final = 3600
 RUN_CRASHED_TTL_S: Final = 7 * 24 * 3600
 #: The stream field that holds the JSON event (the consumers read this field).
 EVENT_FIELD: Final = b"event"
+#: Set ("1") on an entry the publisher sent on its event's first attempt, with no failed
+#: or unanswered round trip since the event was queued: no other entry of the bus can
+#: carry the same event. Resends, spool and dead-letter replays and check events carry
+#: none (see "The ledger's check on a fresh delivery" in docs/performance.md).
+FIRST_SEND_FIELD: Final = b"first_send"
 
 _WIRE = ConfigDict(frozen=True, extra="forbid")
 
@@ -133,18 +138,22 @@ async def server_time(client: Any) -> datetime:
 #: Publish a batch of events and keep the run's record, in one atomic script (one round
 #: trip, one Cluster slot). KEYS: record, liveness ZSET, tombstone, then one stream per
 #: event. ARGV: mode (``record``, ``terminal`` or ``none``), run_id, timeout_s, record
-#: JSON, seq, state, max_len (empty: no trimming), then the events' JSON. Unless the mode
+#: JSON, seq, state, max_len (empty: no trimming), first send (``1`` marks every entry
+#: with ``FIRST_SEND_FIELD``; empty: none), then the events' JSON. Unless the mode
 #: is ``none``, a set tombstone (the run's crash was published) makes it write nothing
 #: and return 0. ``record`` writes the record and pushes the deadline to the server's
 #: now + timeout_s; ``terminal`` deletes both. Returns 1.
 PUBLISH_SCRIPT: Final = (
     """
 if ARGV[1] ~= 'none' and redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-for i = 8, #ARGV do
+local fields = {'event', ''}
+if ARGV[8] == '1' then fields = {'event', '', 'first_send', '1'} end
+for i = 9, #ARGV do
+  fields[2] = ARGV[i]
   if ARGV[7] == '' then
-    redis.call('XADD', KEYS[i - 4], '*', 'event', ARGV[i])
+    redis.call('XADD', KEYS[i - 5], '*', unpack(fields))
   else
-    redis.call('XADD', KEYS[i - 4], 'MAXLEN', '~', ARGV[7], '*', 'event', ARGV[i])
+    redis.call('XADD', KEYS[i - 5], 'MAXLEN', '~', ARGV[7], '*', unpack(fields))
   end
 end
 if ARGV[1] == 'terminal' then
@@ -198,6 +207,7 @@ def publish_args(
     *,
     timeout_s: float,
     max_len: int | None,
+    first_send: bool = False,
 ) -> tuple[list[str], list[str | bytes]]:
     """``KEYS`` and ``ARGV`` of ``PUBLISH_SCRIPT`` for ``(stream, payload)`` pairs.
 
@@ -215,6 +225,7 @@ def publish_args(
         args = [mode, run_id, repr(float(timeout_s)), record.model_dump_json()]
         args += [str(record.seq), str(record.state)]
     args.append("" if max_len is None else str(max_len))
+    args.append("1" if first_send else "")
     args.extend(payload for _, payload in events)
     return head + streams, args
 
