@@ -203,8 +203,7 @@ class Publisher:
             self._backlog.append(entry)
             self._record = record or self._record
             if time.monotonic() < self._retry_at:
-                self._spool_backlog()
-                self._maybe_sent = len(self._backlog)  # a spool may be replayed elsewhere
+                self._keep_for_later()
                 return False
             if self._linger_s > 0 and not self._closed and can_wait(event):
                 self._wake_flusher()
@@ -343,8 +342,7 @@ class Publisher:
         # Called with ``_lock`` held. Redis may have restarted without its data: create the
         # groups again next time.
         self._groups_ready.clear()
-        self._spool_backlog()
-        self._maybe_sent = len(self._backlog)
+        self._keep_for_later()
         self._retry_at = time.monotonic() + self._retry_delay_s
         self._retry_delay_s = min(self._retry_delay_s * 2, RETRY_MAX_DELAY_S)
         logger.warning(
@@ -354,6 +352,12 @@ class Publisher:
             self._spool.path if self._spool is not None else None,
             self._retry_at - time.monotonic(),
         )
+
+    def _keep_for_later(self) -> None:
+        # Called with ``_lock`` held. What waits now may reach Redis twice (a round trip
+        # that went unanswered, or the spool replayed elsewhere): none of it is a first send.
+        self._spool_backlog()
+        self._maybe_sent = len(self._backlog)
 
     def _spool_backlog(self) -> None:
         if self._spool is None:
