@@ -19,7 +19,7 @@ from redis.typing import KeyT, StreamIdT
 
 from bus.errors import EventValidationError
 from bus.events import BusEvent, decode_event
-from bus.runs import EVENT_FIELD
+from bus.runs import EVENT_FIELD, FIRST_SEND_FIELD
 from bus.utils import entry_order, text
 
 logger = logging.getLogger(__name__)
@@ -27,8 +27,9 @@ logger = logging.getLogger(__name__)
 
 # Not frozen, and compared by identity: one is made per entry read, thousands a second, and
 # a frozen dataclass's __init__ and field-wise hash (a worker keeps its entries in sets)
-# cost several times more. Nothing changes a delivery after it is made, and a read never
-# returns the same entry twice.
+# cost several times more. Nothing changes a delivery after it is made but its
+# ``first_delivery`` (cleared when its batch is handled again), and a read never returns
+# the same entry twice.
 @dataclass(slots=True, eq=False)
 class Delivery:
     """One stream entry handed to this consumer.
@@ -37,11 +38,17 @@ class Delivery:
         stream: the stream it came from.
         entry_id: its stream id (``"<ms>-<n>"``), which ``ack`` needs.
         payload: the raw JSON event, or ``None`` if the entry has no event field.
+        first_delivery: no handler of this group can have seen this entry's event yet: it
+            was read with ``>`` (never delivered to the group before), above every entry
+            this consumer was given before on its stream (a group moved back with
+            ``XGROUP SETID`` gives old entries as new), and the publisher marked it as its
+            event's only copy (``bus.runs.FIRST_SEND_FIELD``). A reclaimed entry never is.
     """
 
     stream: str
     entry_id: str
     payload: bytes | None
+    first_delivery: bool = False
 
     def event(self) -> BusEvent:
         """The validated event this entry carries.
@@ -84,6 +91,9 @@ class Consumer:
         self.consumer = consumer
         self._start_id = start_id
         self._reclaim_cursor: dict[str, str] = {}
+        #: Per stream, the newest entry a read with ``>`` gave this consumer: a later read
+        #: can only give newer ones, unless the group was moved back.
+        self._newest: dict[str, tuple[int, int]] = {}
 
     def __repr__(self) -> str:
         return f"<Consumer group={self.group!r} consumer={self.consumer!r} streams={self.streams}>"
@@ -127,8 +137,40 @@ class Consumer:
         return [
             delivery
             for stream, entries in reply or []
-            for delivery in _deliveries(text(stream), entries)
+            for delivery in self._new_deliveries(text(stream), entries)
         ]
+
+    def _new_deliveries(self, stream: str, entries: _Entries) -> list[Delivery]:
+        """The entries of a ``>`` read, each a first delivery if its publisher marked it so,
+        unless the group was moved back over it (only what this consumer saw is known: a
+        group moved back while no worker runs is not seen)."""
+        if not entries:
+            return []
+        newest = self._newest.get(stream)
+        self._newest[stream] = max(entry_order(entries[-1][0]), newest or (0, 0))
+        deliveries = [
+            Delivery(
+                stream,
+                text(entry_id),
+                fields.get(EVENT_FIELD),
+                fields.get(FIRST_SEND_FIELD) == b"1",
+            )
+            if fields
+            else Delivery(stream, text(entry_id), None)
+            for entry_id, fields in entries
+        ]
+        if newest is not None and entry_order(entries[0][0]) <= newest:
+            logger.warning(
+                "group %s on %s was moved back (XGROUP SETID?) to before entry %s it had "
+                "given; the ledger is asked for every entry up to there",
+                self.group,
+                stream,
+                f"{newest[0]}-{newest[1]}",
+            )
+            for delivery in deliveries:
+                if entry_order(delivery.entry_id) <= newest:
+                    delivery.first_delivery = False
+        return deliveries
 
     async def ack(self, delivery: Delivery) -> None:
         """Acknowledge one entry: it leaves the pending list for good."""
@@ -231,9 +273,8 @@ def _encoded(entry_ids: Collection[str]) -> list[bytes]:
     return [entry_id.encode() for entry_id in entry_ids]
 
 
-def _deliveries(
-    stream: str, entries: list[tuple[bytes, dict[bytes, bytes] | None]]
-) -> list[Delivery]:
+def _deliveries(stream: str, entries: _Entries) -> list[Delivery]:
+    """Entries as deliveries, none of them a first delivery (a reclaim's)."""
     return [
         Delivery(stream, text(entry_id), fields.get(EVENT_FIELD) if fields else None)
         for entry_id, fields in entries
@@ -242,4 +283,5 @@ def _deliveries(
 
 # XREADGROUP's reply without decode_responses: [(stream, [(entry_id, {field: value})])].
 # A pending entry that was deleted from the stream comes back with no fields.
-_XReadReply = list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes] | None]]]]
+_Entries = list[tuple[bytes, dict[bytes, bytes] | None]]
+_XReadReply = list[tuple[bytes, _Entries]]

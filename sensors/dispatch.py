@@ -8,7 +8,8 @@ the event is redelivered. A handler waiting for its next attempt holds no slot, 
 never delays the others.
 
 The worker hands over a whole read batch at once (``first_attempts``): one ledger round
-trip checks every (event, handler) of the batch, the handlers' first attempts run
+trip checks every (event, handler) of the batch that may have run before (all but the
+hooks group's first deliveries, ``Work.needs_check``), the handlers' first attempts run
 together (sync ones as one batch in the thread pool), and one round trip records the
 successes. What failed, or still runs after ``BATCH_PATIENCE_S``, goes on in a task of its
 own (``finish``), so a hook backing off or hanging never holds up the acks of the rest of
@@ -20,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import redis
@@ -42,6 +42,7 @@ from sensors.metrics import (
 )
 from sensors.resources import ResourceBuilder
 from sensors.run_order import run_waves
+from sensors.work import Unfinished, Work
 
 logger = logging.getLogger(__name__)
 
@@ -49,27 +50,6 @@ logger = logging.getLogger(__name__)
 #: running to tasks of their own (``Dispatcher.finish``), so that the entries whose
 #: handlers are done are acked without waiting for a slow one, in seconds.
 BATCH_PATIENCE_S = 0.05
-
-
-# Not frozen: one is made per entry (see ``Handler``).
-@dataclass(slots=True, eq=False)
-class Work:
-    """One stream entry's event and the handlers it triggers in one group."""
-
-    event: BusEvent
-    handlers: list[Handler]
-    stream: str
-    entry_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class Unfinished:
-    """A handler whose first attempt failed (``outcome`` holds the error), or was still
-    running when the batch moved on (``outcome`` is a future)."""
-
-    work: Work
-    handler: Handler
-    outcome: Outcome | asyncio.Future[Outcome]
 
 
 class Dispatcher:
@@ -136,7 +116,8 @@ class Dispatcher:
             ends_last: start a run's events in waves (``sensors.run_order.run_waves``:
                 its first event, then its others, then its end), each once the one before
                 has finished or run ``BATCH_PATIENCE_S`` (a notification rule's group).
-            checked: set once the ledger has answered, as the calls start.
+            checked: set once the ledger has answered (or was not asked), as the calls
+                start.
 
         Returns:
             The handlers that failed or still run: each goes on with ``finish``.
@@ -144,23 +125,11 @@ class Dispatcher:
         Raises:
             redis.RedisError: the ledger could not be read (nothing ran).
         """
-        pairs = [(work, handler) for work in batch for handler in work.handlers]
-        done = await self._ledger.done_many([(w.event.event_id, h.name) for w, h in pairs])
+        todo = await self._not_done(
+            [(work, handler) for work in batch for handler in work.handlers]
+        )
         if checked is not None:
             checked.set()
-        todo = pairs
-        if any(done):  # a redelivery: skip what already succeeded
-            todo = []
-            for (work, handler), already in zip(pairs, done, strict=True):
-                if not already:
-                    todo.append((work, handler))
-                    continue
-                handler_runs(handler_kind(handler.name), "skipped_duplicate").inc()
-                logger.info(
-                    "skipped (already done) handler=%s event_id=%s",
-                    handler.name,
-                    work.event.event_id,
-                )
         if not ends_last:
             return await self._attempt(todo, attempt=1, patience_s=BATCH_PATIENCE_S)
         # The ledger was read for every wave above: a later wave adds no round trip that
@@ -169,6 +138,22 @@ class Dispatcher:
         for wave in run_waves(todo):
             unfinished += await self._attempt(wave, attempt=1, patience_s=BATCH_PATIENCE_S)
         return unfinished
+
+    async def _not_done(self, pairs: list[tuple[Work, Handler]]) -> list[tuple[Work, Handler]]:
+        """``pairs`` less the handlers the ledger says already succeeded on their event; the
+        ledger is asked only about entries that ``Work.needs_check`` (a redelivery, a copy
+        or a replay may carry an event a handler already ran)."""
+        asked = [pair for pair in pairs if pair[0].needs_check]
+        done = await self._ledger.done_many([(w.event.event_id, h.name) for w, h in asked])
+        if not any(done):
+            return pairs
+        skipped = {id(pair) for pair, already in zip(asked, done, strict=True) if already}
+        for work, handler in (pair for pair in asked if id(pair) in skipped):
+            handler_runs(handler_kind(handler.name), "skipped_duplicate").inc()
+            logger.info(
+                "skipped (already done) handler=%s event_id=%s", handler.name, work.event.event_id
+            )
+        return [pair for pair in pairs if id(pair) not in skipped]
 
     async def finish(self, unfinished: Unfinished) -> None:
         """Go on with a handler its batch left unfinished: wait for it if it still runs and

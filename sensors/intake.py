@@ -22,10 +22,11 @@ from bus.consumer import Delivery
 from bus.deadletter import DeadLetters
 from bus.errors import EventValidationError
 from bus.events import BusEvent
-from sensors.dispatch import Dispatcher, Unfinished, Work
+from sensors.dispatch import Dispatcher
 from sensors.handlers import MissingHook
 from sensors.metrics import DEAD_LETTERS, events_consumed
 from sensors.subscription import Subscription
+from sensors.work import Unfinished, Work
 
 logger = logging.getLogger(__name__)
 
@@ -243,6 +244,7 @@ class Intake:
             subscription.group,
         )
         for delivery in deliveries:
+            delivery.first_delivery = False  # some of its handlers may have run: ask the ledger
             if delivery not in settled:
                 settled.add(delivery)  # from here on, its own ``_handle`` settles it
                 await self._handle(subscription, [delivery], asyncio.Event())
@@ -340,7 +342,8 @@ class Intake:
             if missing:
                 await self._dead_letter_missing(delivery, event, missing)
             if handlers:
-                batch.append(Work(event, handlers, delivery.stream, delivery.entry_id))
+                check = not (delivery.first_delivery and subscription.trusts_first_deliveries)
+                batch.append(Work(event, handlers, delivery.stream, delivery.entry_id, check))
         retrying: dict[Delivery, list[Unfinished]] = {}
         unfinished = await self._dispatcher.first_attempts(
             batch, ends_last=subscription.in_run_order, checked=started

@@ -13,7 +13,7 @@ from bus.events import CheckEvent, RunEvent
 from sensors.handlers import Handler
 
 if TYPE_CHECKING:
-    from sensors.dispatch import Work
+    from sensors.work import Work
 
 
 def run_waves(todo: list[tuple[Work, Handler]]) -> list[list[tuple[Work, Handler]]]:

@@ -12,9 +12,9 @@ from bus import Keys, connect_async
 from bus.events import RunEvent, RunInfo
 from bus.settings import BusSettings
 from bus.states import RunState
-from sensors.dispatch import Work
 from sensors.handlers import Handler
 from sensors.hook_threads import HookThreads
+from sensors.work import Work
 from tests.conftest import TEST_PREFIX
 from tests.sensors.dispatchers import make_dispatcher
 

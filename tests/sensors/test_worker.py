@@ -90,13 +90,22 @@ def test_redelivered_events_do_not_repeat_hooks_that_succeeded(
 ) -> None:
     prepare(worker_settings)
     basic.etl.execute_in_process(raise_on_error=False, settings=engine_settings)
-    run_worker_until_idle(worker_settings)
-    first = len(basic.CALLS)
 
-    # Rewind every group to the start, as if no entry had ever been acked.
-    for group in (HOOKS_GROUP, KEYS.sensor_group("etl_failures")):
-        redis_client.xgroup_setid(KEYS.events_stream(0), group, "0")
-    run_worker_until_idle(worker_settings)
+    async def twice() -> int:
+        worker = Worker(CodeLocation.load("tests.code_locations.basic"), worker_settings)
+        try:
+            await worker.run_until_idle()
+            handled = len(basic.CALLS)
+            # Rewind every group to the start while the worker runs, as an operator's
+            # XGROUP SETID would: every entry is delivered again, as new.
+            for group in (HOOKS_GROUP, KEYS.sensor_group("etl_failures")):
+                redis_client.xgroup_setid(KEYS.events_stream(0), group, "0")
+            await worker.run_until_idle()
+        finally:
+            await worker.close()
+        return handled
+
+    first = asyncio.run(twice())
 
     assert first == 6
     assert len(basic.CALLS) == first

@@ -1,0 +1,88 @@
+"""A consumer calls an entry a first delivery only when no handler can have seen its event."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import redis
+import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
+
+from bus.consumer import Consumer, Delivery
+from bus.runs import EVENT_FIELD, FIRST_SEND_FIELD
+from bus.utils import text
+
+STREAM = "hookbus-test:first-delivery"
+GROUP = "hooks"
+
+
+def add(client: redis.Redis, *, marked: bool) -> str:
+    fields: dict[FieldT, EncodableT] = {EVENT_FIELD: b"{}"}
+    if marked:
+        fields[FIRST_SEND_FIELD] = b"1"
+    return text(client.xadd(STREAM, fields))
+
+
+def firsts(deliveries: list[Delivery]) -> dict[str, bool]:
+    return {delivery.entry_id: delivery.first_delivery for delivery in deliveries}
+
+
+@contextlib.asynccontextmanager
+async def consumers(redis_url: str, *names: str) -> AsyncIterator[list[Consumer]]:
+    """One consumer of the group per name, sharing one client."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        readers = [
+            Consumer(client, streams=[STREAM], group=GROUP, consumer=n, start_id="0") for n in names
+        ]
+        await readers[0].ensure_group()
+        yield readers
+    finally:
+        await client.aclose()
+
+
+def test_a_marked_entry_read_as_new_is_a_first_delivery_and_an_unmarked_one_is_not(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    async def main() -> dict[str, bool]:
+        marked, unmarked = add(redis_client, marked=True), add(redis_client, marked=False)
+        async with consumers(redis_url, "w1") as [reader]:
+            got = firsts(await reader.read(count=10, block_ms=None))
+        return {"marked": got[marked], "unmarked": got[unmarked]}
+
+    assert asyncio.run(main()) == {"marked": True, "unmarked": False}
+
+
+def test_a_reclaimed_entry_is_never_a_first_delivery(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    entry_id = add(redis_client, marked=True)
+
+    async def main() -> tuple[dict[str, bool], dict[str, bool]]:
+        async with consumers(redis_url, "dead", "alive") as [dead, alive]:
+            read = firsts(await dead.read(count=10, block_ms=None))
+            await asyncio.sleep(0.02)  # idle longer than min_idle_ms below
+            reclaimed = firsts((await alive.reclaim(min_idle_ms=10, count=10)).deliveries)
+        return read, reclaimed
+
+    assert asyncio.run(main()) == ({entry_id: True}, {entry_id: False})
+
+
+def test_entries_given_again_after_the_group_moved_back_are_not_first_deliveries(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    async def main() -> tuple[dict[str, bool], dict[str, bool]]:
+        old = [add(redis_client, marked=True) for _ in range(2)]
+        async with consumers(redis_url, "w1") as [reader]:
+            before = firsts(await reader.read(count=10, block_ms=None))
+            redis_client.xgroup_setid(STREAM, GROUP, "0")  # an operator's rewind
+            new = add(redis_client, marked=True)
+            after = firsts(await reader.read(count=10, block_ms=None))
+        assert list(after) == [*old, new]
+        return before, after
+
+    before, after = asyncio.run(main())
+    assert list(before.values()) == [True, True]
+    assert list(after.values()) == [False, False, True]  # only the entry never given before
