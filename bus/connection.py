@@ -9,8 +9,10 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.driver_info import DriverInfo
+from redis.retry import Retry
 
 from bus.settings import BusSettings
 
@@ -43,6 +45,10 @@ def connect(settings: BusSettings) -> redis.Redis:
         socket_connect_timeout=settings.redis_timeout_s,
         health_check_interval=30,
         driver_info=_DRIVER_INFO,
+        # Never send a command again on its own (``redis.Redis()`` would, 10 times): after a
+        # lost reply only the publisher knows whether resending may duplicate an event,
+        # and it then resends it without the first-send mark (``bus.publisher``).
+        retry=Retry(NoBackoff(), 0),
     )
 
 

@@ -27,8 +27,8 @@ logger = logging.getLogger(__name__)
 
 # Not frozen, and compared by identity: one is made per entry read, thousands a second, and
 # a frozen dataclass's __init__ and field-wise hash (a worker keeps its entries in sets)
-# cost several times more. Nothing changes a delivery after it is made but its
-# ``first_delivery`` (cleared when its batch is handled again), and a read never returns
+# cost several times more. Nothing changes a delivery once it is handed out but its
+# ``first_delivery``, cleared when its batch is handled again, and a read never returns
 # the same entry twice.
 @dataclass(slots=True, eq=False)
 class Delivery:
@@ -94,6 +94,8 @@ class Consumer:
         #: Per stream, the newest entry a read with ``>`` gave this consumer: a later read
         #: can only give newer ones, unless the group was moved back.
         self._newest: dict[str, tuple[int, int]] = {}
+        #: Streams whose group was moved back and is not yet past ``_newest`` again.
+        self._moved_back: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<Consumer group={self.group!r} consumer={self.consumer!r} streams={self.streams}>"
@@ -142,12 +144,11 @@ class Consumer:
 
     def _new_deliveries(self, stream: str, entries: _Entries) -> list[Delivery]:
         """The entries of a ``>`` read, each a first delivery if its publisher marked it so,
-        unless the group was moved back over it (only what this consumer saw is known: a
-        group moved back while no worker runs is not seen)."""
+        unless the group was moved back over it. Only what this consumer was given is
+        known: entries only other consumers had been given, or given before this one
+        started, look new (docs/operations.md, "Delivery guarantees")."""
         if not entries:
             return []
-        newest = self._newest.get(stream)
-        self._newest[stream] = max(entry_order(entries[-1][0]), newest or (0, 0))
         deliveries = [
             Delivery(
                 stream,
@@ -159,17 +160,26 @@ class Consumer:
             else Delivery(stream, text(entry_id), None)
             for entry_id, fields in entries
         ]
-        if newest is not None and entry_order(entries[0][0]) <= newest:
+        newest, last = self._newest.get(stream), entry_order(entries[-1][0])
+        if newest is None or entry_order(entries[0][0]) > newest:
+            self._newest[stream] = last
+            return deliveries
+        if stream not in self._moved_back:  # once per move, not once per batch after it
+            self._moved_back.add(stream)
             logger.warning(
-                "group %s on %s was moved back (XGROUP SETID?) to before entry %s it had "
-                "given; the ledger is asked for every entry up to there",
+                "group %s on %s was moved back (XGROUP SETID?) before entry %d-%d this "
+                "consumer was given; entries up to it are checked by the ledger, hooks of "
+                "entries only other workers were given may run again",
                 self.group,
                 stream,
-                f"{newest[0]}-{newest[1]}",
+                *newest,
             )
-            for delivery in deliveries:
-                if entry_order(delivery.entry_id) <= newest:
-                    delivery.first_delivery = False
+        for delivery in deliveries:
+            if entry_order(delivery.entry_id) <= newest:
+                delivery.first_delivery = False
+        if last > newest:
+            self._newest[stream] = last
+            self._moved_back.discard(stream)
         return deliveries
 
     async def ack(self, delivery: Delivery) -> None:

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import Final, TypeAlias
 
 import redis
+from redis.cluster import RedisCluster
 
 from bus.events import OpEvent, RunEvent, encode_event
 from bus.keys import HOOKS_GROUP, Keys
@@ -109,6 +110,10 @@ class Publisher:
         self._groups_ready: set[str] = set()
         # EVALSHA, loaded again by redis-py if Redis restarted without it.
         self._script = client.register_script(PUBLISH_SCRIPT)
+        # A Redis Cluster client sends a command again on its own after a lost reply, so
+        # an event may reach the stream twice without this publisher knowing: in Cluster
+        # mode no entry is marked as a first send (every one is checked by the ledger).
+        self._marks_first_sends = not isinstance(client, RedisCluster)
         self._backlog: deque[tuple[str, bytes, bool]] = deque()
         self._record: RecordSource | None = None
         # ``_lock`` guards the backlog and is never held over the network, so queueing an
@@ -308,7 +313,11 @@ class Publisher:
                     return
                 batch = list(itertools.islice(self._backlog, FLUSH_BATCH))
                 record = self._record if len(batch) == len(self._backlog) else None
-                first_send = self._maybe_sent == 0
+                first_send = self._maybe_sent == 0 and self._marks_first_sends
+                # Until Redis answers, the batch may be in the stream: a round trip cut
+                # short by anything (a lost reply, a signal raised in this thread) leaves it
+                # counted, so it is sent again unmarked.
+                self._maybe_sent = max(self._maybe_sent, len(batch))
             for stream in {stream for stream, _, _ in batch} - self._groups_ready:
                 self._ensure_hooks_group(stream)
             built = None

@@ -143,17 +143,19 @@ class Dispatcher:
         """``pairs`` less the handlers the ledger says already succeeded on their event; the
         ledger is asked only about entries that ``Work.needs_check`` (a redelivery, a copy
         or a replay may carry an event a handler already ran)."""
-        asked = [pair for pair in pairs if pair[0].needs_check]
-        done = await self._ledger.done_many([(w.event.event_id, h.name) for w, h in asked])
+        asked = [i for i, (work, _) in enumerate(pairs) if work.needs_check]
+        done = await self._ledger.done_many(
+            [(pairs[i][0].event.event_id, pairs[i][1].name) for i in asked]
+        )
         if not any(done):
             return pairs
-        skipped = {id(pair) for pair, already in zip(asked, done, strict=True) if already}
-        for work, handler in (pair for pair in asked if id(pair) in skipped):
+        skipped = {i for i, already in zip(asked, done, strict=True) if already}
+        for work, handler in (pairs[i] for i in sorted(skipped)):
             handler_runs(handler_kind(handler.name), "skipped_duplicate").inc()
             logger.info(
                 "skipped (already done) handler=%s event_id=%s", handler.name, work.event.event_id
             )
-        return [pair for pair in pairs if id(pair) not in skipped]
+        return [pair for i, pair in enumerate(pairs) if i not in skipped]
 
     async def finish(self, unfinished: Unfinished) -> None:
         """Go on with a handler its batch left unfinished: wait for it if it still runs and

@@ -13,6 +13,7 @@ from pathlib import Path
 from redis.cluster import RedisCluster
 
 from bus import HOOKS_GROUP, Keys
+from bus.runs import FIRST_SEND_FIELD
 from engine import EngineSettings
 from tests.cluster import redis_cluster
 from tests.code_locations.clustered import CHECK_COUNTS, HOOK_COUNTS, SENSOR_COUNTS, clustered
@@ -89,3 +90,12 @@ def test_jobs_and_two_workers_on_a_redis_cluster_handle_every_event_once(
         assert set(client.hvals(CHECK_COUNTS)) == {b"1"}  # each occurrence's function once
         assert sorted(k.decode() for k in client.hkeys(HOOK_COUNTS)) == sorted(run_ids)  # type: ignore[union-attr]
         assert len({KEYS.shard_of(run_id) for run_id in run_ids}) > 1
+        # A cluster client resends a command on its own after a lost reply: no entry may
+        # claim to be its event's only copy, so the ledger checks every one.
+        marked = [
+            entry_id
+            for stream in KEYS.all_event_streams()
+            for entry_id, fields in client.xrange(stream) or []
+            if fields and FIRST_SEND_FIELD in fields
+        ]
+        assert marked == []
