@@ -22,16 +22,15 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from bus.children import stop_child
+from bus.keys import HOOKS_GROUP
 from bus.redis_server import RedisServer
+from bus.runs import EVENT_FIELD, FIRST_SEND_FIELD
 from engine import EngineSettings, JobDefinition
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The stream field that holds the JSON event (``bus.publisher.EVENT_FIELD``).
-EVENT_FIELD = b"event"
-#: The consumer group of hooks (``bus.HOOKS_GROUP``).
-HOOKS_GROUP = "hooks"
 T = TypeVar("T")
 #: An XRANGE / XREADGROUP entry without decode_responses: (entry id, {field: value}).
 Entry = tuple[bytes, dict[bytes, bytes]]
@@ -205,11 +204,17 @@ def publish_many(
     batch: int = 1000,
     max_len: int | None = None,
 ) -> int:
-    """XADD every payload to ``stream``, pipelined ``batch`` at a time; return the count."""
+    """XADD every payload to ``stream``, pipelined ``batch`` at a time; return the count.
+
+    Each entry is marked as its event's first send, as the engine's publisher marks an
+    event that went out on its first attempt (the usual case): the hooks group then runs
+    its hooks without asking the ledger, as it does for a healthy pipeline's events.
+    """
     sent = 0
     pipe = client.pipeline(transaction=False)
     for payload in payloads:
-        pipe.xadd(stream, {EVENT_FIELD: payload}, maxlen=max_len, approximate=True)
+        fields: dict[FieldT, EncodableT] = {EVENT_FIELD: payload, FIRST_SEND_FIELD: b"1"}
+        pipe.xadd(stream, fields, maxlen=max_len, approximate=True)
         sent += 1
         if sent % batch == 0:
             pipe.execute()

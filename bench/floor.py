@@ -11,9 +11,10 @@ import sys
 import time
 from dataclasses import dataclass
 
-from bench.env import EVENT_FIELD, ROOT, BenchEnv, clones, publish_many, read_entries
+from bench.env import ROOT, BenchEnv, clones, publish_many, read_entries
 from bench.report import Figure, figure
 from bench.stats import median, percentile
+from bus.runs import EVENT_FIELD
 
 SECTION = "1 Redis floor"
 

@@ -17,11 +17,12 @@ import sys
 from collections.abc import Iterator
 from datetime import datetime
 
-from bench.env import EVENT_FIELD, ROOT, BenchEnv, entries, get_float, wait_until
+from bench.env import ROOT, BenchEnv, entries, get_float, wait_until
 from bench.floor import Floor
 from bench.locations.alerts import RAISED_AT, bench_key, failing, load_unit
 from bench.report import Figure, at_most, figure
 from bench.stats import percentile
+from bus.runs import EVENT_FIELD
 
 SECTION = "3 Failure → hook"
 #: How long one hook or sensor may take to start before the benchmark gives up, in seconds.
