@@ -1,7 +1,8 @@
 """Section 4, worker throughput: events/s one and two worker processes dispatch to no-op hooks.
 
-Workers start first (idle, blocked in XREADGROUP); then a burst of events, each triggering
-one no-op hook (sync or async), is published as fast as Redis takes it. The rate is taken
+Workers start first (idle, blocked in XREADGROUP): one under one key prefix, two under
+another. Then bursts of events, each triggering one no-op hook (sync or async), are
+published as fast as Redis takes them, to one set and the other in turn. The rate is taken
 from the moment the burst is fully published to the moment the hooks group has read and
 acknowledged everything, so the publisher's own CPU use is left out. A short calibration
 burst sizes the real ones to last about ``window_s`` seconds.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import time
 
+from bench.costs import ratio_bound, read_cpu
 from bench.env import BenchEnv, clones, publish_many, wait_until
 from bench.floor import Floor
 from bench.locations.noop import feed_async, feed_sync
@@ -32,52 +34,106 @@ POLL_S = 0.01
 def measure_throughput(
     env: BenchEnv, floor: Floor, *, trials: int, window_s: float
 ) -> list[Figure]:
-    """Rates for 1 and 2 workers × sync and async hooks, each the median of ``trials``."""
-    templates = {
-        "sync": env.template(feed_sync, to_state="completed"),
-        "async": env.template(feed_async, to_state="completed"),
-    }
-    rates: dict[tuple[int, str], float] = {}
-    for workers in (1, 2):
-        env.start_worker("bench.locations.noop", f"throughput-{workers}")
-        for style, (stream, payload) in templates.items():
-            burst = _calibrate(env, stream, payload, window_s)
-            rates[workers, style] = median(
-                [_burst_rate(env, stream, payload, burst) for _ in range(trials)]
-            )
-    env.stop_workers()
-    figures = []
-    for style in ("sync", "async"):
-        one, two = rates[1, style], rates[2, style]
-        figures += [
-            figure(
-                SECTION,
-                f"1 worker, {style} no-op hooks",
-                one,
-                "events/s",
-                target="≥ 20,000 events/s",
-                check=at_least(20_000),
-                floor=("XREADGROUP+XACK", floor.read_ack_per_s),
-                note=f"median of {trials}",
-            ),
-            figure(
-                SECTION,
-                f"2 workers, {style} no-op hooks",
-                two,
-                "events/s",
-                floor=("XREADGROUP+XACK", floor.read_ack_per_s),
-            ),
-            figure(
-                SECTION,
-                f"2 workers ÷ 1 worker, {style}",
-                two / one,
-                "×",
-                target="≥ 1.6×",
-                check=at_least(1.6),
-                note="2 cores, shared with Redis and the publisher",
-            ),
-        ]
+    """Rates for 1 and 2 workers × sync and async hooks, each the median of ``trials``.
+
+    One worker and two workers run side by side, each set under its own key prefix (an
+    idle worker blocks in XREADGROUP and costs nothing), and their bursts alternate: each
+    ratio divides two neighbouring bursts' rates, and the figure is the median ratio. This
+    host's speed moves by tens of percent within minutes, so rates taken a minute apart
+    (all of one worker's bursts, then all of two's) made a ratio of the host's mood.
+    """
+    with env.section("one") as one, env.section("two") as two:
+        worker = one.start_worker("bench.locations.noop", "throughput-1")
+        two.start_worker("bench.locations.noop", "throughput-2a")
+        two.start_worker("bench.locations.noop", "throughput-2b")
+        figures: list[Figure] = []
+        for style, feed in (("sync", feed_sync), ("async", feed_async)):
+            setups = [(one, *one.template(feed, to_state="completed"))]
+            setups.append((two, *two.template(feed, to_state="completed")))
+            bursts = [_calibrate(sub, stream, payload, window_s) for sub, stream, payload in setups]
+            pairs = [
+                [
+                    _burst_rate(sub, stream, payload, burst)
+                    for (sub, stream, payload), burst in zip(setups, bursts, strict=True)
+                ]
+                for _ in range(trials)
+            ]
+            sub, stream, payload = setups[0]
+            costs = _cpu_per_event(sub, stream, payload, bursts[0], worker.pid)
+            figures += _style_figures(style, pairs, floor, costs)
     return figures
+
+
+def _cpu_per_event(
+    env: BenchEnv, stream: str, payload: bytes, count: int, worker_pid: int
+) -> tuple[float, float]:
+    """One more burst to one worker: its CPU and Redis's per event, in µs."""
+    before = read_cpu(env.client, worker_pid)
+    _burst_rate(env, stream, payload, count)
+    after = read_cpu(env.client, worker_pid)
+    return (
+        (after.worker_s - before.worker_s) / count * 1e6,
+        (after.redis_s - before.redis_s) / count * 1e6,
+    )
+
+
+def _style_figures(
+    style: str, pairs: list[list[float]], floor: Floor, costs: tuple[float, float]
+) -> list[Figure]:
+    """The rows of one hook style: its (one worker, two workers) burst pairs and the CPU
+    per event of one worker and of Redis (µs)."""
+    note = f"median of {len(pairs)}, alternating"
+    worker_us, redis_us = costs
+    return [
+        figure(
+            SECTION,
+            f"1 worker, {style} no-op hooks",
+            median([one for one, _ in pairs]),
+            "events/s",
+            target="≥ 20,000 events/s",
+            check=at_least(20_000),
+            floor=("XREADGROUP+XACK", floor.read_ack_per_s),
+            note=note,
+        ),
+        figure(
+            SECTION,
+            f"2 workers, {style} no-op hooks",
+            median([two for _, two in pairs]),
+            "events/s",
+            floor=("XREADGROUP+XACK", floor.read_ack_per_s),
+            note=note,
+        ),
+        figure(
+            SECTION,
+            f"2 workers ÷ 1 worker, {style}",
+            median([two / one for one, two in pairs]),
+            "×",
+            target="≥ 1.6×",
+            check=at_least(1.6),
+            note=f"median of {len(pairs)} neighbouring pairs; 2 cores shared with Redis",
+        ),
+        figure(
+            SECTION,
+            f"1 worker's CPU per event, {style}",
+            worker_us,
+            "µs",
+            note="W: /proc/<pid>/stat over one more burst",
+        ),
+        figure(
+            SECTION,
+            f"Redis's CPU per event, {style}",
+            redis_us,
+            "µs",
+            note="R: INFO cpu over the same burst, less its XADDs",
+        ),
+        figure(
+            SECTION,
+            f"bound on 2 workers ÷ 1, {style}",
+            ratio_bound(worker_us, redis_us),
+            "×",
+            note="2W / (W + R): two workers and Redis share the 2 cores",
+        ),
+    ]
 
 
 def _calibrate(env: BenchEnv, stream: str, payload: bytes, window_s: float) -> int:

@@ -9,6 +9,7 @@ import pytest
 import redis
 from rich.console import Console
 
+from bench.costs import process_cpu_s, ratio_bound, read_cpu
 from bench.env import clones, rss_mb, wait_until
 from bench.instructions import handle_events
 from bench.report import Figure, at_least, at_most, figure, median_run, render, to_json, to_markdown
@@ -87,3 +88,18 @@ def test_the_instruction_harness_handles_every_event(
 ) -> None:
     # Without valgrind's counting: the same in-process run that callgrind measures.
     assert handle_events(redis_url, "sync", 50) > 0
+
+
+def test_cpu_readings_grow_with_work_and_bound_the_two_worker_ratio(
+    redis_client: redis.Redis,
+) -> None:
+    before = read_cpu(redis_client, os.getpid())
+    deadline = process_cpu_s(os.getpid()) + 0.05
+    while process_cpu_s(os.getpid()) < deadline:  # 50 ms of this process's CPU
+        pass
+    after = read_cpu(redis_client, os.getpid())
+
+    assert after.worker_s - before.worker_s >= 0.05
+    assert after.redis_s >= before.redis_s
+    assert ratio_bound(40.0, 10.0) == pytest.approx(1.6)  # R = W / 4 is the 1.6x line
+    assert ratio_bound(40.0, 0.0) == 2.0

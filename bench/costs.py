@@ -1,0 +1,47 @@
+"""CPU per event handled: the worker's and Redis's, the two that share this machine's cores.
+
+Two workers share two cores with Redis, so their rate is at most 2 / (W + R) events per
+second of CPU, where W is a worker's CPU per event and R is Redis's, and the two-worker
+ratio is at most 2W / (W + R): the bound the throughput section prints beside the ratio.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import redis
+
+#: The command whose time is left out of Redis's CPU: the benchmark's own publishing.
+PUBLISHING = "cmdstat_xadd"
+
+
+@dataclass(frozen=True, slots=True)
+class CpuReading:
+    """CPU seconds used so far by one worker process and by Redis (less its XADDs)."""
+
+    worker_s: float
+    redis_s: float
+
+
+def read_cpu(client: redis.Redis, worker_pid: int) -> CpuReading:
+    """The CPU ``worker_pid`` and Redis have used so far, in seconds."""
+    info = client.info("cpu")
+    stats = cast(dict[str, dict[str, Any]], client.info("commandstats"))
+    publishing_s = float(stats.get(PUBLISHING, {}).get("usec", 0)) / 1e6
+    redis_s = float(info["used_cpu_user"]) + float(info["used_cpu_sys"]) - publishing_s
+    return CpuReading(worker_s=process_cpu_s(worker_pid), redis_s=redis_s)
+
+
+def process_cpu_s(pid: int, *, proc: Path = Path("/proc")) -> float:
+    """User plus system CPU time of process ``pid``, in seconds (Linux ``/proc``)."""
+    fields = (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of stat(5)
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def ratio_bound(worker_us: float, redis_us: float) -> float:
+    """The most two workers can do over one, 2W / (W + R), with W and R per event."""
+    return 2 * worker_us / (worker_us + redis_us)
