@@ -1,8 +1,10 @@
 """CPU per event handled: the worker's and Redis's, the two that share this machine's cores.
 
-Two workers share two cores with Redis, so their rate is at most 2 / (W + R) events per
-second of CPU, where W is a worker's CPU per event and R is Redis's, and the two-worker
-ratio is at most 2W / (W + R): the bound the throughput section prints beside the ratio.
+Two workers share two cores with Redis, so if each needs W µs of CPU per event and Redis
+R µs, they handle at most 2 / (W + R) events a µs, and the two-worker ratio is about
+2W / (W + R): the estimate the throughput section prints beside the ratio. It is not a
+hard bound: W is measured on one worker alone, and two workers each read fuller batches
+(less CPU per event) or contend for the cores (more).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def process_cpu_s(pid: int, *, proc: Path = Path("/proc")) -> float:
     return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
-def ratio_bound(worker_us: float, redis_us: float) -> float:
-    """The most two workers can do over one, 2W / (W + R), with W and R per event."""
+def cpu_bound_ratio(worker_us: float, redis_us: float) -> float:
+    """What two workers do over one if both and Redis are CPU-bound on 2 cores,
+    2W / (W + R), with W and R per event."""
     return 2 * worker_us / (worker_us + redis_us)

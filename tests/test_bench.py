@@ -9,7 +9,7 @@ import pytest
 import redis
 from rich.console import Console
 
-from bench.costs import process_cpu_s, ratio_bound, read_cpu
+from bench.costs import cpu_bound_ratio, process_cpu_s, read_cpu
 from bench.env import clones, rss_mb, wait_until
 from bench.instructions import handle_events
 from bench.report import Figure, at_least, at_most, figure, median_run, render, to_json, to_markdown
@@ -90,7 +90,7 @@ def test_the_instruction_harness_handles_every_event(
     assert handle_events(redis_url, "sync", 50) > 0
 
 
-def test_cpu_readings_grow_with_work_and_bound_the_two_worker_ratio(
+def test_cpu_readings_grow_with_work_and_give_the_cpu_bound_ratio(
     redis_client: redis.Redis,
 ) -> None:
     before = read_cpu(redis_client, os.getpid())
@@ -101,5 +101,5 @@ def test_cpu_readings_grow_with_work_and_bound_the_two_worker_ratio(
 
     assert after.worker_s - before.worker_s >= 0.05
     assert after.redis_s >= before.redis_s
-    assert ratio_bound(40.0, 10.0) == pytest.approx(1.6)  # R = W / 4 is the 1.6x line
-    assert ratio_bound(40.0, 0.0) == 2.0
+    assert cpu_bound_ratio(40.0, 10.0) == pytest.approx(1.6)  # R = W / 4 is the 1.6x line
+    assert cpu_bound_ratio(40.0, 0.0) == 2.0
