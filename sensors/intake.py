@@ -344,6 +344,8 @@ class Intake:
             if handlers:
                 check = not (delivery.first_delivery and subscription.trusts_first_deliveries)
                 batch.append(Work(event, handlers, delivery.stream, delivery.entry_id, check))
+        if any(not delivery.first_delivery for delivery in deliveries):
+            batch = _without_copies(batch)  # only an unmarked entry can be a copy
         retrying: dict[Delivery, list[Unfinished]] = {}
         unfinished = await self._dispatcher.first_attempts(
             batch, ends_last=subscription.in_run_order, checked=started
@@ -369,3 +371,16 @@ class Intake:
                 handler=hook.name,
                 event_id=event.event_id,
             )
+
+
+def _without_copies(batch: list[Work]) -> list[Work]:
+    """``batch`` less the copies of an event it already holds (a resend lands next to its
+    original): the ledger is asked for all of them before any records a success, so only
+    the first may run; the copies are acked with the batch."""
+    event_ids: set[str] = set()
+    kept: list[Work] = []
+    for work in batch:
+        if work.event.event_id not in event_ids:
+            event_ids.add(work.event.event_id)
+            kept.append(work)
+    return kept

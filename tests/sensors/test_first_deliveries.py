@@ -147,3 +147,19 @@ def test_a_batch_handled_again_after_a_bug_of_ours_repeats_no_hook(
     with_worker(worker_settings, steps)
 
     assert len(basic.CALLS) == ETL_CALLS
+
+
+def test_two_copies_of_an_event_in_one_batch_run_its_hooks_once(
+    engine_settings: EngineSettings, worker_settings: WorkerSettings, redis_client: redis.Redis
+) -> None:
+    async def steps(worker: Worker) -> None:
+        await run_etl(engine_settings)
+        # Each event again, unmarked, before the worker reads any: as a publisher's resend
+        # after a lost reply lands, one read takes both copies before either is recorded.
+        for _, fields in read_stream(redis_client, STREAM):
+            redis_client.xadd(STREAM, {EVENT_FIELD: fields[EVENT_FIELD]})
+        await worker.run_until_idle()
+
+    with_worker(worker_settings, steps)
+
+    assert len(basic.CALLS) == ETL_CALLS
