@@ -57,6 +57,13 @@ async def run_etl(settings: EngineSettings) -> None:
     )
 
 
+def add_copies(client: redis.Redis) -> None:
+    """Each event on the stream again, unmarked, as a publisher's resend or ``hookbus dlq
+    replay`` adds it."""
+    for _, fields in read_stream(client, STREAM):
+        client.xadd(STREAM, {EVENT_FIELD: fields[EVENT_FIELD]})
+
+
 def hooks_of(worker: Worker) -> Subscription:
     return next(sub for sub in worker.subscriptions if sub.group == HOOKS_GROUP)
 
@@ -92,9 +99,7 @@ def test_a_copy_of_an_event_is_checked_and_repeats_no_hook(
     async def steps(worker: Worker) -> None:
         await run_etl(engine_settings)
         await worker.run_until_idle()
-        # Each event again, unmarked, as a publisher's resend or ``hookbus dlq replay`` adds it.
-        for _, fields in read_stream(redis_client, STREAM):
-            redis_client.xadd(STREAM, {EVENT_FIELD: fields[EVENT_FIELD]})
+        add_copies(redis_client)
         await worker.run_until_idle()
 
     with_worker(worker_settings, steps)
@@ -154,10 +159,9 @@ def test_two_copies_of_an_event_in_one_batch_run_its_hooks_once(
 ) -> None:
     async def steps(worker: Worker) -> None:
         await run_etl(engine_settings)
-        # Each event again, unmarked, before the worker reads any: as a publisher's resend
-        # after a lost reply lands, one read takes both copies before either is recorded.
-        for _, fields in read_stream(redis_client, STREAM):
-            redis_client.xadd(STREAM, {EVENT_FIELD: fields[EVENT_FIELD]})
+        # Before the worker reads any: as a resend after a lost reply lands, one read
+        # takes both copies before either is recorded.
+        add_copies(redis_client)
         await worker.run_until_idle()
 
     with_worker(worker_settings, steps)
