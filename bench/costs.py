@@ -12,28 +12,23 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
 
 import redis
-
-#: The command whose time is left out of Redis's CPU: the benchmark's own publishing.
-PUBLISHING = "cmdstat_xadd"
 
 
 @dataclass(frozen=True, slots=True)
 class CpuReading:
-    """CPU seconds used so far by one worker process and by Redis (less its XADDs)."""
+    """CPU seconds used so far by one worker process and by the Redis server."""
 
     worker_s: float
     redis_s: float
 
 
 def read_cpu(client: redis.Redis, worker_pid: int) -> CpuReading:
-    """The CPU ``worker_pid`` and Redis have used so far, in seconds."""
+    """The CPU ``worker_pid`` and Redis have used so far, in seconds (Redis's as ``INFO
+    cpu`` tells it: every client's work, so take it while only the workers are busy)."""
     info = client.info("cpu")
-    stats = cast(dict[str, dict[str, Any]], client.info("commandstats"))
-    publishing_s = float(stats.get(PUBLISHING, {}).get("usec", 0)) / 1e6
-    redis_s = float(info["used_cpu_user"]) + float(info["used_cpu_sys"]) - publishing_s
+    redis_s = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
     return CpuReading(worker_s=process_cpu_s(worker_pid), redis_s=redis_s)
 
 

@@ -15,6 +15,7 @@ with Redis, and 10 ms is under 1 % of a burst.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from bench.costs import cpu_bound_ratio, read_cpu
 from bench.env import BenchEnv, clones, publish_many, wait_until
@@ -53,37 +54,32 @@ def measure_throughput(
             bursts = [_calibrate(sub, stream, payload, window_s) for sub, stream, payload in setups]
             pairs = [
                 [
-                    _burst_rate(sub, stream, payload, burst)
-                    for (sub, stream, payload), burst in zip(setups, bursts, strict=True)
+                    _burst(sub, stream, payload, burst, worker_pid=pid)
+                    for (sub, stream, payload), burst, pid in zip(
+                        setups, bursts, (worker.pid, None), strict=True
+                    )
                 ]
                 for _ in range(trials)
             ]
-            sub, stream, payload = setups[0]
-            costs = _cpu_per_event(sub, stream, payload, bursts[0], worker.pid)
-            figures += _style_figures(style, pairs, floor, costs)
+            figures += _rate_figures(style, [(one.rate, two.rate) for one, two in pairs], floor)
+            figures += _cpu_figures(style, [one for one, _ in pairs])
     return figures
 
 
-def _cpu_per_event(
-    env: BenchEnv, stream: str, payload: bytes, count: int, worker_pid: int
-) -> tuple[float, float]:
-    """One more burst to one worker: its CPU and Redis's per event, in µs."""
-    before = read_cpu(env.client, worker_pid)
-    _burst_rate(env, stream, payload, count)
-    after = read_cpu(env.client, worker_pid)
-    return (
-        (after.worker_s - before.worker_s) / count * 1e6,
-        (after.redis_s - before.redis_s) / count * 1e6,
-    )
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """What one burst measured: the rate at which the workers handled it and, when a
+    worker's pid was given, the CPU per event (µs) that worker and Redis spent on the
+    events handled after publishing ended (so the publisher's XADDs are not counted)."""
+
+    rate: float
+    worker_us: float = 0.0
+    redis_us: float = 0.0
 
 
-def _style_figures(
-    style: str, pairs: list[list[float]], floor: Floor, costs: tuple[float, float]
-) -> list[Figure]:
-    """The rows of one hook style: its (one worker, two workers) burst pairs and the CPU
-    per event of one worker and of Redis (µs)."""
+def _rate_figures(style: str, pairs: list[tuple[float, float]], floor: Floor) -> list[Figure]:
+    """The rate rows of one hook style from its (one worker, two workers) rate pairs."""
     note = f"median of {len(pairs)}, alternating"
-    worker_us, redis_us = costs
     return [
         figure(
             SECTION,
@@ -112,20 +108,18 @@ def _style_figures(
             check=at_least(1.6),
             note=f"median of {len(pairs)} neighbouring pairs; 2 cores shared with Redis",
         ),
-        figure(
-            SECTION,
-            f"1 worker's CPU per event, {style}",
-            worker_us,
-            "µs",
-            note="W: /proc/<pid>/stat over one more burst",
-        ),
-        figure(
-            SECTION,
-            f"Redis's CPU per event, {style}",
-            redis_us,
-            "µs",
-            note="R: INFO cpu over the same burst, less its XADDs",
-        ),
+    ]
+
+
+def _cpu_figures(style: str, bursts: list[Burst]) -> list[Figure]:
+    """One worker's and Redis's CPU per event over the one-worker bursts, and the ratio
+    they imply (``bench.costs.cpu_bound_ratio``)."""
+    worker_us = median([burst.worker_us for burst in bursts])
+    redis_us = median([burst.redis_us for burst in bursts])
+    note = f"median of {len(bursts)} one-worker bursts, after their publishing"
+    return [
+        figure(SECTION, f"1 worker's CPU per event, {style}", worker_us, "µs", note=note),
+        figure(SECTION, f"Redis's CPU per event, {style}", redis_us, "µs", note=note),
         figure(
             SECTION,
             f"2 workers ÷ 1 if CPU-bound, {style}",
@@ -137,26 +131,33 @@ def _style_figures(
 
 
 def _calibrate(env: BenchEnv, stream: str, payload: bytes, window_s: float) -> int:
-    rate = _burst_rate(env, stream, payload, MIN_BURST)
+    rate = _burst(env, stream, payload, MIN_BURST).rate
     return int(min(MAX_BURST, max(MIN_BURST, rate * window_s)))
 
 
-def _burst_rate(env: BenchEnv, stream: str, payload: bytes, count: int) -> float:
-    """Publish ``count`` events at once; return the rate the workers handled them at."""
+def _burst(
+    env: BenchEnv, stream: str, payload: bytes, count: int, *, worker_pid: int | None = None
+) -> Burst:
+    """Publish ``count`` events at once; measure how the workers handled them."""
     bodies = list(clones(payload, count))
     before = env.hooks_group(stream)["entries-read"] or 0
     publish_many(env.client, stream, bodies)
     published_at = time.perf_counter()
+    cpu_then = None if worker_pid is None else read_cpu(env.client, worker_pid)
     group = env.hooks_group(stream)
-    handled_then = int(group["entries-read"] or 0) - before - int(group["pending"])
+    left = max(count - (int(group["entries-read"] or 0) - before - int(group["pending"])), 1)
     wait_until(
         lambda: _drained(env, stream, before + count),
         timeout_s=max(60.0, count / 1000),
         what=f"workers to handle {count} events",
         poll_s=POLL_S,
     )
-    elapsed = time.perf_counter() - published_at
-    return max(count - handled_then, 1) / elapsed
+    rate = left / (time.perf_counter() - published_at)
+    if worker_pid is None or cpu_then is None:
+        return Burst(rate)
+    cpu = read_cpu(env.client, worker_pid)
+    worker_us = (cpu.worker_s - cpu_then.worker_s) / left * 1e6
+    return Burst(rate, worker_us, (cpu.redis_s - cpu_then.redis_s) / left * 1e6)
 
 
 def _drained(env: BenchEnv, stream: str, target: int) -> bool:

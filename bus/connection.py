@@ -45,9 +45,9 @@ def connect(settings: BusSettings) -> redis.Redis:
         socket_connect_timeout=settings.redis_timeout_s,
         health_check_interval=30,
         driver_info=_DRIVER_INFO,
-        # Never send a command again on its own (``redis.Redis()`` would, 10 times): after a
-        # lost reply only the publisher knows whether resending may duplicate an event,
-        # and it then resends it without the first-send mark (``bus.publisher``).
+        # Never send a command again on its own (``from_url`` gives no retries today, but
+        # ``redis.Redis()`` gives 10): after a lost reply only the publisher may resend an
+        # event, without the first-send mark (``bus.publisher.may_resend``).
         retry=Retry(NoBackoff(), 0),
     )
 
@@ -130,3 +130,13 @@ def kernel_liveness_options(timeout_s: float) -> dict[int, int]:
     if user_timeout is not None:
         options[user_timeout] = max(1, int(timeout_s * 1000))
     return options
+
+
+def may_resend(client: redis.Redis) -> bool:
+    """Whether ``client`` may send a command again on its own after a lost reply: a Redis
+    Cluster client does, and so does a client with retries (``redis.Redis()`` has 10;
+    ``connect`` gives none)."""
+    if isinstance(client, RedisCluster):
+        return True
+    retry = client.get_retry()
+    return retry is not None and retry.get_retries() > 0

@@ -177,7 +177,7 @@ class Consumer:
         for delivery in deliveries:
             if entry_order(delivery.entry_id) <= newest:
                 delivery.first_delivery = False
-        if last > newest:
+        if last >= newest:  # past the move (or back at its newest): the next one is new
             self._newest[stream] = last
             self._moved_back.discard(stream)
         return deliveries

@@ -37,8 +37,8 @@ from collections.abc import Callable
 from typing import Final, TypeAlias
 
 import redis
-from redis.cluster import RedisCluster
 
+from bus.connection import may_resend
 from bus.events import OpEvent, RunEvent, encode_event
 from bus.keys import HOOKS_GROUP, Keys
 from bus.runs import EVENT_FIELD, PUBLISH_SCRIPT, RunRecord, publish_args
@@ -110,10 +110,10 @@ class Publisher:
         self._groups_ready: set[str] = set()
         # EVALSHA, loaded again by redis-py if Redis restarted without it.
         self._script = client.register_script(PUBLISH_SCRIPT)
-        # A Redis Cluster client sends a command again on its own after a lost reply, so
-        # an event may reach the stream twice without this publisher knowing: in Cluster
-        # mode no entry is marked as a first send (every one is checked by the ledger).
-        self._marks_first_sends = not isinstance(client, RedisCluster)
+        # A client that sends a command again on its own after a lost reply may put an
+        # event in the stream twice without this publisher knowing: then no entry is
+        # marked as a first send, and the ledger checks every one.
+        self._marks_first_sends = not may_resend(client)
         self._backlog: deque[tuple[str, bytes, bool]] = deque()
         self._record: RecordSource | None = None
         # ``_lock`` guards the backlog and is never held over the network, so queueing an
@@ -130,9 +130,8 @@ class Publisher:
         self._closed = False
         self._retry_at = 0.0
         self._retry_delay_s = RETRY_FIRST_DELAY_S
-        #: How many of the backlog's oldest events may already be in Redis: a round trip
-        #: failed or went unanswered after they were queued, or they were spooled. Their
-        #: entries carry no first-send mark (``bus.runs.FIRST_SEND_FIELD``).
+        #: How many of the backlog's oldest events may already be in Redis (being sent, or
+        #: a round trip failed, or spooled): sent with no ``bus.runs.FIRST_SEND_FIELD``.
         self._maybe_sent = 0
         self.published = 0
         #: Set once Redis says this run's crash was published (see ``declared_crashed``).
@@ -314,9 +313,8 @@ class Publisher:
                 batch = list(itertools.islice(self._backlog, FLUSH_BATCH))
                 record = self._record if len(batch) == len(self._backlog) else None
                 first_send = self._maybe_sent == 0 and self._marks_first_sends
-                # Until Redis answers, the batch may be in the stream: a round trip cut
-                # short by anything (a lost reply, a signal raised in this thread) leaves it
-                # counted, so it is sent again unmarked.
+                # Counted as maybe in the stream until Redis answers: cut short by anything
+                # (a lost reply, a signal's exception), it is sent again unmarked.
                 self._maybe_sent = max(self._maybe_sent, len(batch))
             for stream in {stream for stream, _, _ in batch} - self._groups_ready:
                 self._ensure_hooks_group(stream)
@@ -337,15 +335,24 @@ class Publisher:
                 if built is not None:
                     self.declared_crashed(built.run.run_id)
                 return
-            with self._lock:
-                for _ in batch:
-                    self._backlog.popleft()
-                self._maybe_sent = max(0, self._maybe_sent - len(batch))
-                self.published += len(batch)
-                if record is not None and self._record is record:
-                    self._record = None
-                if self._spool is not None and not self._backlog:
-                    self._spool.discard()
+            if not self._sent(len(batch), record):
+                return
+
+    def _sent(self, count: int, record: RecordSource | None) -> bool:
+        """Redis took the backlog's oldest ``count`` events (and ``record``): drop them;
+        False if the heartbeat's ``declared_crashed`` cleared the backlog meanwhile."""
+        with self._lock:
+            if self.crashed_by_others:
+                return False
+            for _ in range(count):
+                self._backlog.popleft()
+            self._maybe_sent = max(0, self._maybe_sent - count)
+            self.published += count
+            if record is not None and self._record is record:
+                self._record = None
+            if self._spool is not None and not self._backlog:
+                self._spool.discard()
+            return True
 
     def _defer(self, exc: redis.RedisError) -> None:
         # Called with ``_lock`` held. Redis may have restarted without its data: create the

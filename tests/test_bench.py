@@ -100,6 +100,6 @@ def test_cpu_readings_grow_with_work_and_give_the_cpu_bound_ratio(
     after = read_cpu(redis_client, os.getpid())
 
     assert after.worker_s - before.worker_s >= 0.04  # clock ticks of 10 ms, float sums
-    assert after.redis_s >= before.redis_s
+    assert before.redis_s > 0  # the server's CPU so far (other clients' included)
     assert cpu_bound_ratio(40.0, 10.0) == pytest.approx(1.6)  # R = W / 4 is the 1.6x line
     assert cpu_bound_ratio(40.0, 0.0) == 2.0

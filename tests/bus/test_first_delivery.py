@@ -92,3 +92,19 @@ def test_entries_given_again_after_the_group_moved_back_are_not_first_deliveries
     moved = [r.getMessage() for r in caplog.records if "was moved back" in r.getMessage()]
     assert len(moved) == 1, moved
     assert f"group {GROUP} on {STREAM} was moved back" in moved[0]
+
+
+def test_each_move_back_is_logged(
+    redis_url: str, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> None:
+        for _ in range(2):
+            add(redis_client, marked=True)
+        async with consumers(redis_url, "w1") as [reader]:
+            for _ in range(2):  # read everything, move back, read it all again, twice
+                await reader.read(count=10, block_ms=None)
+                redis_client.xgroup_setid(STREAM, GROUP, "0")
+            await reader.read(count=10, block_ms=None)
+
+    asyncio.run(main())
+    assert sum("was moved back" in record.getMessage() for record in caplog.records) == 2

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from bus import Keys, OpEvent, OpInfo, OpState, Publisher, RunInfo
+from bus.connection import connect, may_resend
 from bus.events import decode_event
 from bus.publisher import RETRY_FIRST_DELAY_S
 from bus.redis_server import RedisServer
 from bus.runs import EVENT_FIELD, FIRST_SEND_FIELD
+from bus.settings import BusSettings
 from tests.conftest import TEST_PREFIX
 from tests.streams import read_stream
 
@@ -65,21 +73,47 @@ def test_only_events_sent_before_any_failure_are_marked_as_first_sends(tmp_path:
             client.close()
 
 
-def test_an_event_whose_round_trip_was_cut_short_goes_again_unmarked(tmp_path: Path) -> None:
-    with RedisServer(directory=tmp_path / "redis") as server:
+@contextlib.contextmanager
+def stopped_redis() -> Iterator[tuple[redis.Redis, int]]:
+    """A private Redis and its pid, to SIGSTOP: it then takes commands but answers none."""
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        RedisServer(directory=Path(directory)) as server,
+    ):
         client = redis.Redis.from_url(server.url, socket_timeout=5)
+        pid = int(client.info("server")["process_id"])
+        try:
+            yield client, pid
+        finally:
+            os.kill(pid, signal.SIGCONT)
+            client.close()
+
+
+@contextlib.contextmanager
+def interrupted_after(delay_s: float) -> Iterator[None]:
+    """Raise ``Interrupted`` in this (the main) thread after ``delay_s``, as a signal
+    handler would. SIGUSR2 from a timer thread: SIGALRM is pytest-timeout's."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGUSR2, interrupt)
+    timer = threading.Timer(delay_s, signal.pthread_kill, (threading.get_ident(), signal.SIGUSR2))
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR2, previous)
+
+
+def test_an_event_whose_round_trip_was_cut_short_goes_again_unmarked() -> None:
+    with stopped_redis() as (client, redis_pid):
         publisher = Publisher(client, keys=KEYS)
-        redis_pid = int(client.info("server")["process_id"])
-
-        def interrupt(_signum: int, _frame: object) -> None:
-            raise Interrupted
-
-        previous = signal.signal(signal.SIGALRM, interrupt)
         try:
             assert publisher.publish(op_event(1))
             os.kill(redis_pid, signal.SIGSTOP)  # takes the next script, answers nothing yet
-            signal.setitimer(signal.ITIMER_REAL, 0.2)
-            with pytest.raises(Interrupted):
+            with pytest.raises(Interrupted), interrupted_after(0.2):
                 publisher.publish(op_event(2))  # a failure: sent before publish returns
             os.kill(redis_pid, signal.SIGCONT)  # runs it now: event 2 is in the stream
             assert publisher.publish(op_event(3))  # 2 goes again, with 3
@@ -87,8 +121,36 @@ def test_an_event_whose_round_trip_was_cut_short_goes_again_unmarked(tmp_path: P
             # The second copy of 2 is no first send: the ledger checks it.
             assert entries(client) == [(1, True), (2, True), (2, False), (3, False)]
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-            os.kill(redis_pid, signal.SIGCONT)
             publisher.close()
-            client.close()
+
+
+def test_a_crash_declared_while_a_batch_is_in_flight_raises_nothing() -> None:
+    with stopped_redis() as (client, redis_pid):
+        publisher = Publisher(client, keys=KEYS)
+        outcome: list[object] = []
+        try:
+            os.kill(redis_pid, signal.SIGSTOP)
+            sender = threading.Thread(target=lambda: outcome.append(publisher.publish(op_event(1))))
+            sender.start()
+            time.sleep(0.2)  # the batch is on its way, unanswered
+            publisher.declared_crashed(RUN.run_id)  # as the heartbeat's thread does
+            os.kill(redis_pid, signal.SIGCONT)
+            sender.join(timeout=10)
+
+            assert outcome == [True]  # publish never raises: not IndexError on a cleared backlog
+            assert publisher.backlog == 0
+        finally:
+            publisher.close()
+
+
+def test_a_client_that_resends_on_its_own_gets_no_marks(redis_url: str) -> None:
+    resending = redis.Redis.from_url(redis_url, retry=Retry(NoBackoff(), 3))
+    assert may_resend(resending)
+    assert not may_resend(connect(BusSettings(redis_url=redis_url)))
+    publisher = Publisher(resending, keys=KEYS)
+    try:
+        assert publisher.publish(op_event(1))
+        assert entries(resending) == [(1, False)]
+    finally:
+        publisher.close()
+        resending.close()
