@@ -110,9 +110,8 @@ class Publisher:
         self._groups_ready: set[str] = set()
         # EVALSHA, loaded again by redis-py if Redis restarted without it.
         self._script = client.register_script(PUBLISH_SCRIPT)
-        # A client that sends a command again on its own after a lost reply may put an
-        # event in the stream twice without this publisher knowing: then no entry is
-        # marked as a first send, and the ledger checks every one.
+        # A client that resends on its own after a lost reply may put an event in the
+        # stream twice unknown to us: then nothing is marked, and the ledger checks all.
         self._marks_first_sends = not may_resend(client)
         self._backlog: deque[tuple[str, bytes, bool]] = deque()
         self._record: RecordSource | None = None
