@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,12 @@ from sensors.settings import WorkerSettings
 TEST_REDIS_URL = os.environ.get("HOOKBUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 #: Every test key lives under this prefix.
 TEST_PREFIX = "hookbus-test"
+# A shell starts a command run in the background (``nohup ... &``, some CI runners) with
+# SIGINT ignored, and Python then raises no KeyboardInterrupt, here or in the processes
+# the tests start: the Ctrl-C tests need Ctrl-C back. (A handled signal is reset to its
+# default in a child at exec; an ignored one stays ignored.)
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 START_REDIS_HINT = (
     "Start one with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' "
     "(or run bash .ci/run, which starts it), or point HOOKBUS_TEST_REDIS_URL at one."
