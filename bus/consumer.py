@@ -12,15 +12,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.typing import KeyT, StreamIdT
 
 from bus.errors import EventValidationError
 from bus.events import BusEvent, decode_event
+from bus.keys import read_mark_for
+from bus.read_mark import PUBLISH_SCRIPT, as_entry_id, parse_mark
 from bus.runs import EVENT_FIELD, FIRST_SEND_FIELD
 from bus.utils import entry_order, text
+
+if TYPE_CHECKING:
+    from redis.asyncio.client import Pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +47,10 @@ class Delivery:
         payload: the raw JSON event, or ``None`` if the entry has no event field.
         first_delivery: no handler of this group can have seen this entry's event yet: it
             was read with ``>`` (never delivered to the group before), above every entry
-            this consumer was given before on its stream (a group moved back with
-            ``XGROUP SETID`` gives old entries as new), and the publisher marked it as its
-            event's only copy (``bus.runs.FIRST_SEND_FIELD``). A reclaimed entry never is.
+            this consumer, or with the group's read mark any consumer, was given before on
+            its stream (a group moved back with ``XGROUP SETID`` gives old entries as new),
+            and the publisher marked it as its event's only copy
+            (``bus.runs.FIRST_SEND_FIELD``). A reclaimed entry never is.
     """
 
     stream: str
@@ -74,6 +82,9 @@ class Consumer:
         consumer: this consumer's name, unique per worker process.
         start_id: where a newly created group starts: ``"$"`` (new events only) or
             ``"0"`` (the whole stream).
+        read_mark: keep the group's read mark (``bus.read_mark``), so that an entry given
+            again after the group was moved back is never a first delivery, whichever
+            consumer was given it before (the ``hooks`` group, which trusts them).
     """
 
     def __init__(
@@ -84,6 +95,7 @@ class Consumer:
         group: str,
         consumer: str,
         start_id: str = "$",
+        read_mark: bool = False,
     ) -> None:
         self._client = client
         self.streams = streams
@@ -94,8 +106,13 @@ class Consumer:
         #: Per stream, the newest entry a read with ``>`` gave this consumer: a later read
         #: can only give newer ones, unless the group was moved back.
         self._newest: dict[str, tuple[int, int]] = {}
-        #: Streams whose group was moved back and is not yet past ``_newest`` again.
+        #: Streams whose group was moved back and is not yet past what was given again.
         self._moved_back: set[str] = set()
+        #: Each stream's read mark key, when this consumer keeps the group's mark. Not on a
+        #: Redis Cluster: its publishers mark no first sends (``bus.connection.may_resend``),
+        #: so there is nothing to guard, and its pipelines cannot load a script.
+        keeps_mark = read_mark and not isinstance(client, AsyncRedisCluster)
+        self._marks = {s: read_mark_for(s, group) for s in streams} if keeps_mark else {}
 
     def __repr__(self) -> str:
         return f"<Consumer group={self.group!r} consumer={self.consumer!r} streams={self.streams}>"
@@ -126,7 +143,8 @@ class Consumer:
         """
         streams: dict[KeyT, StreamIdT] = dict.fromkeys(self.streams, ">")
         batches = [(stream, ids) for stream, ids in (acks or {}).items() if ids]
-        if not batches:
+        marks: dict[str, tuple[int, int] | None] = {}
+        if not batches and not self._marks:
             reply: _XReadReply | None = await self._client.xreadgroup(  # type: ignore[assignment]
                 self.group, self.consumer, streams, count=count, block=block_ms
             )
@@ -134,19 +152,38 @@ class Consumer:
             async with self._client.pipeline(transaction=False) as pipe:
                 for stream, ids in batches:
                     pipe.xack(stream, self.group, *_encoded(ids))
-                pipe.xreadgroup(self.group, self.consumer, streams, count=count, block=block_ms)
-                reply = (await pipe.execute())[-1]
-        return [
-            delivery
-            for stream, entries in reply or []
-            for delivery in self._new_deliveries(text(stream), entries)
-        ]
+                self._around_read(pipe, streams, count=count, block_ms=block_ms)
+                replies = await pipe.execute()
+            reply = replies[-1 - len(self._marks)]
+            if self._marks:
+                read_marks = map(parse_mark, replies[-len(self._marks) :])
+                marks = dict(zip(self._marks, read_marks, strict=True))
+        deliveries: list[Delivery] = []
+        for raw_stream, entries in reply or []:
+            stream = text(raw_stream)
+            deliveries += self._new_deliveries(stream, entries, marks.get(stream))
+        return deliveries
 
-    def _new_deliveries(self, stream: str, entries: _Entries) -> list[Delivery]:
+    def _around_read(
+        self, pipe: Pipeline, streams: dict[KeyT, StreamIdT], *, count: int, block_ms: int | None
+    ) -> None:
+        """Queue the ``XREADGROUP`` on ``pipe``, with the read marks' publishing before it
+        (what this consumer was given so far) and reading after it (what any consumer
+        was), when this consumer keeps them."""
+        for stream, key in self._marks.items():
+            # EVAL, not a registered script: redis-py checks a pipeline's scripts with a
+            # SCRIPT EXISTS round trip before every execute, which would delay each read.
+            pipe.eval(PUBLISH_SCRIPT, 1, key, as_entry_id(self._newest.get(stream)))
+        pipe.xreadgroup(self.group, self.consumer, streams, count=count, block=block_ms)
+        for key in self._marks.values():
+            pipe.get(key)
+
+    def _new_deliveries(
+        self, stream: str, entries: _Entries, mark: tuple[int, int] | None
+    ) -> list[Delivery]:
         """The entries of a ``>`` read, each a first delivery if its publisher marked it so,
-        unless the group was moved back over it. Only what this consumer was given is
-        known: entries only other consumers had been given, or given before this one
-        started, look new (docs/operations.md, "Delivery guarantees")."""
+        unless the group was moved back over it: at or below the newest entry this
+        consumer, or (with a read ``mark``) any consumer, was given before."""
         if not entries:
             return []
         deliveries = [
@@ -160,25 +197,25 @@ class Consumer:
             else Delivery(stream, text(entry_id), None)
             for entry_id, fields in entries
         ]
-        newest, last = self._newest.get(stream), entry_order(entries[-1][0])
-        if newest is None or entry_order(entries[0][0]) > newest:
-            self._newest[stream] = last
+        given, last = self._newest.get(stream), entry_order(entries[-1][0])
+        self._newest[stream] = last if given is None else max(given, last)
+        known = max(given or (0, 0), mark or (0, 0))
+        if entry_order(entries[0][0]) > known:
+            self._moved_back.discard(stream)
             return deliveries
         if stream not in self._moved_back:  # once per move, not once per batch after it
             self._moved_back.add(stream)
             logger.warning(
-                "group %s on %s was moved back (XGROUP SETID?) before entry %d-%d this "
-                "consumer was given; entries up to it are checked by the ledger, hooks of "
-                "entries only other workers were given may run again",
+                "group %s on %s was moved back (XGROUP SETID?) before entry %d-%d it had "
+                "given; entries up to it are checked by the ledger",
                 self.group,
                 stream,
-                *newest,
+                *known,
             )
         for delivery in deliveries:
-            if entry_order(delivery.entry_id) <= newest:
+            if entry_order(delivery.entry_id) <= known:
                 delivery.first_delivery = False
-        if last >= newest:  # past the move (or back at its newest): the next one is new
-            self._newest[stream] = last
+        if last >= known:  # caught up: what comes next is new, and another move is logged
             self._moved_back.discard(stream)
         return deliveries
 

@@ -16,6 +16,14 @@ from typing import Final
 HOOKS_GROUP: Final = "hooks"
 
 
+def read_mark_for(events_stream: str, group: str) -> str:
+    """The newest entry id any consumer of ``group`` was given on ``events_stream``
+    (``bus.read_mark``): an entry a read gives at or below it was given before (the group
+    was moved back). Same slot as the stream. No TTL: one short string per stream, for the
+    group that trusts first deliveries (``hooks``)."""
+    return f"{events_stream}:read-mark:{group}"
+
+
 @dataclass(frozen=True, slots=True)
 class Keys:
     """Key names under one prefix (``HOOKBUS_KEY_PREFIX``), for ``shards`` event streams."""

@@ -289,8 +289,14 @@ def _subscriptions_on(
     keys = settings.keys
     launcher, step_failures = sensor_helpers
 
-    def consumer(group: str) -> Consumer:
-        return Consumer(client, streams=[stream], group=group, consumer=settings.consumer_name)
+    def consumer(group: str, *, read_mark: bool = False) -> Consumer:
+        return Consumer(
+            client,
+            streams=[stream],
+            group=group,
+            consumer=settings.consumer_name,
+            read_mark=read_mark,
+        )
 
     def sensor_subscription(sensor: SensorDefinition) -> Subscription:
         def select(event: BusEvent) -> tuple[list[Handler], list[MissingHook]]:
@@ -308,7 +314,7 @@ def _subscriptions_on(
         )
 
     hooks = Subscription(
-        consumer(HOOKS_GROUP),
+        consumer(HOOKS_GROUP, read_mark=True),  # it trusts first deliveries
         lambda event: hook_handlers(event, location),
         reports_poison=True,
         leads=True,

@@ -31,12 +31,22 @@ def firsts(deliveries: list[Delivery]) -> dict[str, bool]:
 
 
 @contextlib.asynccontextmanager
-async def consumers(redis_url: str, *names: str) -> AsyncIterator[list[Consumer]]:
+async def consumers(
+    redis_url: str, *names: str, read_mark: bool = False
+) -> AsyncIterator[list[Consumer]]:
     """One consumer of the group per name, sharing one client."""
     client = aioredis.Redis.from_url(redis_url)
     try:
         readers = [
-            Consumer(client, streams=[STREAM], group=GROUP, consumer=n, start_id="0") for n in names
+            Consumer(
+                client,
+                streams=[STREAM],
+                group=GROUP,
+                consumer=name,
+                start_id="0",
+                read_mark=read_mark,
+            )
+            for name in names
         ]
         await readers[0].ensure_group()
         yield readers
@@ -108,3 +118,20 @@ def test_each_move_back_is_logged(
 
     asyncio.run(main())
     assert sum("was moved back" in record.getMessage() for record in caplog.records) == 2
+
+
+def test_with_a_read_mark_what_another_consumer_was_given_is_not_new_after_a_move_back(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    async def main() -> tuple[list[str], dict[str, bool]]:
+        old = [add(redis_client, marked=True) for _ in range(2)]
+        async with consumers(redis_url, "w1", read_mark=True) as [first]:
+            await first.read(count=10, block_ms=None)  # given both
+            await first.read(count=10, block_ms=None)  # publishes what it was given
+        redis_client.xgroup_setid(STREAM, GROUP, "0")  # moved back while no one reads
+        new = add(redis_client, marked=True)
+        async with consumers(redis_url, "w2", read_mark=True) as [second]:  # a new worker
+            return [*old, new], firsts(await second.read(count=10, block_ms=None))
+
+    ids, after = asyncio.run(main())
+    assert after == {ids[0]: False, ids[1]: False, ids[2]: True}

@@ -111,6 +111,24 @@ def test_redelivered_events_do_not_repeat_hooks_that_succeeded(
     assert len(basic.CALLS) == first
 
 
+def test_a_worker_started_after_the_groups_were_moved_back_repeats_nothing(
+    engine_settings: EngineSettings, worker_settings: WorkerSettings, redis_client: redis.Redis
+) -> None:
+    prepare(worker_settings)
+    basic.etl.execute_in_process(raise_on_error=False, settings=engine_settings)
+    run_worker_until_idle(worker_settings)
+    first = len(basic.CALLS)
+
+    # Rewind every group to the start while no worker runs: a new worker is given every
+    # entry again, as new; the hooks group's read mark says it was given before.
+    for group in (HOOKS_GROUP, KEYS.sensor_group("etl_failures")):
+        redis_client.xgroup_setid(KEYS.events_stream(0), group, "0")
+    run_worker_until_idle(worker_settings)
+
+    assert first == 6
+    assert len(basic.CALLS) == first
+
+
 def test_a_failing_hook_is_dead_lettered_and_does_not_stop_the_others(
     engine_settings: EngineSettings, worker_settings: WorkerSettings, redis_client: redis.Redis
 ) -> None:
