@@ -137,6 +137,9 @@ class Consumer:
     ) -> list[Delivery]:
         """New entries for this consumer; waits up to ``block_ms`` (``None``: don't wait).
 
+        With the group's read mark (``read_mark``), the same round trip publishes what
+        this consumer was given so far and reads the mark back after the ``XREADGROUP``.
+
         Args:
             acks: entries to acknowledge first (``{stream: entry ids}``), in the same round
                 trip: Redis runs the ``XACK`` at once, before the read blocks.
@@ -156,13 +159,30 @@ class Consumer:
                 replies = await pipe.execute()
             reply = replies[-1 - len(self._marks)]
             if self._marks:
-                read_marks = map(parse_mark, replies[-len(self._marks) :])
-                marks = dict(zip(self._marks, read_marks, strict=True))
+                raw_marks = replies[-len(self._marks) :]
+                marks = {
+                    stream: parse_mark(raw, key=key)
+                    for (stream, key), raw in zip(self._marks.items(), raw_marks, strict=True)
+                }
         deliveries: list[Delivery] = []
         for raw_stream, entries in reply or []:
             stream = text(raw_stream)
             deliveries += self._new_deliveries(stream, entries, marks.get(stream))
         return deliveries
+
+    async def publish_marks(self) -> None:
+        """Publish what this consumer was given to the group's read mark now (a stopping
+        worker: its last read is otherwise published only by its next read).
+
+        Raises:
+            redis.RedisError: the round trip failed.
+        """
+        if not self._marks:
+            return
+        async with self._client.pipeline(transaction=False) as pipe:
+            for stream, key in self._marks.items():
+                pipe.eval(PUBLISH_SCRIPT, 1, key, as_entry_id(self._newest.get(stream)))
+            await pipe.execute()
 
     def _around_read(
         self, pipe: Pipeline, streams: dict[KeyT, StreamIdT], *, count: int, block_ms: int | None
@@ -206,8 +226,8 @@ class Consumer:
         if stream not in self._moved_back:  # once per move, not once per batch after it
             self._moved_back.add(stream)
             logger.warning(
-                "group %s on %s was moved back (XGROUP SETID?) before entry %d-%d it had "
-                "given; entries up to it are checked by the ledger",
+                "group moved back group=%s stream=%s given_up_to=%d-%d (XGROUP SETID?); "
+                "entries up to there are checked by the ledger",
                 self.group,
                 stream,
                 *known,

@@ -178,6 +178,7 @@ class Worker:
         await self.periodic.stop()
         await cancel_all(upkeep)  # the refresher kept held entries fresh while draining
         await self._ack_the_rest()
+        await self._publish_read_marks()
         logger.info("worker stopped %r", self)
 
     def _progress(self) -> dict[str, int]:
@@ -323,6 +324,20 @@ class Worker:
         await cancel_all(sub.pending_flush for sub in self.subscriptions if sub.pending_flush)
         for subscription in self.subscriptions:
             await subscription.flush_acks()
+
+    async def _publish_read_marks(self) -> None:
+        """Publish what each consumer was given to its group's read mark: a running read
+        loop does it with its next read, which a stopping one no longer sends."""
+        for subscription in self.subscriptions:
+            try:
+                await subscription.consumer.publish_marks()
+            except redis.RedisError as exc:
+                logger.warning(
+                    "read mark not published group=%s (%s); if the group is moved back "
+                    "before its next read, this worker's last read can run its hooks again",
+                    subscription.group,
+                    type(exc).__name__,
+                )
 
     async def _sensor_stopped(self, sensor: str) -> bool:
         now = time.monotonic()

@@ -12,6 +12,8 @@ import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
 from bus.consumer import Consumer, Delivery
+from bus.keys import read_mark_for
+from bus.read_mark import PUBLISH_SCRIPT
 from bus.runs import EVENT_FIELD, FIRST_SEND_FIELD
 from bus.utils import text
 
@@ -99,9 +101,9 @@ def test_entries_given_again_after_the_group_moved_back_are_not_first_deliveries
     before, after = asyncio.run(main())
     assert list(before.values()) == [True, True]
     assert list(after.values()) == [False, False, True]  # only the entry never given before
-    moved = [r.getMessage() for r in caplog.records if "was moved back" in r.getMessage()]
+    moved = [r.getMessage() for r in caplog.records if "group moved back" in r.getMessage()]
     assert len(moved) == 1, moved
-    assert f"group {GROUP} on {STREAM} was moved back" in moved[0]
+    assert f"group moved back group={GROUP} stream={STREAM} given_up_to=" in moved[0]
 
 
 def test_each_move_back_is_logged(
@@ -117,7 +119,7 @@ def test_each_move_back_is_logged(
             await reader.read(count=10, block_ms=None)
 
     asyncio.run(main())
-    assert sum("was moved back" in record.getMessage() for record in caplog.records) == 2
+    assert sum("group moved back" in record.getMessage() for record in caplog.records) == 2
 
 
 def test_with_a_read_mark_what_another_consumer_was_given_is_not_new_after_a_move_back(
@@ -135,3 +137,54 @@ def test_with_a_read_mark_what_another_consumer_was_given_is_not_new_after_a_mov
 
     ids, after = asyncio.run(main())
     assert after == {ids[0]: False, ids[1]: False, ids[2]: True}
+
+
+def test_the_read_mark_only_goes_up_and_replaces_what_is_no_entry_id(
+    redis_client: redis.Redis,
+) -> None:
+    key = read_mark_for(STREAM, GROUP)
+
+    def publish(entry_id: str) -> bytes | None:
+        redis_client.eval(PUBLISH_SCRIPT, 1, key, entry_id)
+        return redis_client.get(key)  # type: ignore[return-value]
+
+    assert publish("") is None  # nothing given yet: nothing published
+    assert publish("9-5") == b"9-5"
+    assert publish("10-0") == b"10-0"  # a number, not a string: "10-0" < "9-5" as text
+    assert publish("9-9") == b"10-0"  # another consumer's older newest: the mark stays
+    assert publish("10-0") == b"10-0"
+    assert publish("10-12") == b"10-12"  # same ms, later sequence
+    redis_client.set(key, "garbage")  # set by hand
+    assert publish("3-0") == b"3-0"
+
+
+def test_a_mark_that_is_no_entry_id_is_ignored_with_a_warning(
+    redis_url: str, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def main() -> tuple[str, dict[str, bool]]:
+        async with consumers(redis_url, "w1", read_mark=True) as [reader]:
+            entry_id = add(redis_client, marked=True)
+            return entry_id, firsts(await reader.read(count=10, block_ms=None))
+
+    redis_client.set(read_mark_for(STREAM, GROUP), "garbage")
+    entry_id, got = asyncio.run(main())
+    assert got == {entry_id: True}  # read, and a first delivery as before
+    [warning] = [r.getMessage() for r in caplog.records if "read mark" in r.getMessage()]
+    assert f"key={read_mark_for(STREAM, GROUP)} holds b'garbage', not an entry id" in warning
+
+
+def test_publish_marks_publishes_what_the_consumer_was_given(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    for _ in range(2):
+        add(redis_client, marked=True)
+
+    async def main() -> str:
+        async with consumers(redis_url, "w1", read_mark=True) as [reader]:
+            await reader.read(count=10, block_ms=None)  # publishes nothing yet: given none
+            assert redis_client.get(read_mark_for(STREAM, GROUP)) is None
+            await reader.publish_marks()  # as a stopping worker does
+        return text(redis_client.get(read_mark_for(STREAM, GROUP)))
+
+    newest = text(redis_client.xrevrange(STREAM, count=1)[0][0])  # type: ignore[index]
+    assert asyncio.run(main()) == newest
