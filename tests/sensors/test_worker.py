@@ -85,6 +85,13 @@ def test_dagster_and_prefect_style_hooks_run_with_their_context(
     ]
 
 
+def move_groups_back(client: redis.Redis) -> None:
+    """Every group of the basic location back to the stream's start, as an operator's
+    XGROUP SETID would: every entry is delivered again, as new."""
+    for group in (HOOKS_GROUP, KEYS.sensor_group("etl_failures")):
+        client.xgroup_setid(KEYS.events_stream(0), group, "0")
+
+
 def test_redelivered_events_do_not_repeat_hooks_that_succeeded(
     engine_settings: EngineSettings, worker_settings: WorkerSettings, redis_client: redis.Redis
 ) -> None:
@@ -96,10 +103,7 @@ def test_redelivered_events_do_not_repeat_hooks_that_succeeded(
         try:
             await worker.run_until_idle()
             handled = len(basic.CALLS)
-            # Rewind every group to the start while the worker runs, as an operator's
-            # XGROUP SETID would: every entry is delivered again, as new.
-            for group in (HOOKS_GROUP, KEYS.sensor_group("etl_failures")):
-                redis_client.xgroup_setid(KEYS.events_stream(0), group, "0")
+            move_groups_back(redis_client)  # while the worker runs
             await worker.run_until_idle()
         finally:
             await worker.close()
@@ -119,10 +123,7 @@ def test_a_worker_started_after_the_groups_were_moved_back_repeats_nothing(
     run_worker_until_idle(worker_settings)
     first = len(basic.CALLS)
 
-    # Rewind every group to the start while no worker runs: a new worker is given every
-    # entry again, as new; the hooks group's read mark says it was given before.
-    for group in (HOOKS_GROUP, KEYS.sensor_group("etl_failures")):
-        redis_client.xgroup_setid(KEYS.events_stream(0), group, "0")
+    move_groups_back(redis_client)  # while no worker runs: the read mark remembers
     run_worker_until_idle(worker_settings)
 
     assert first == 6
