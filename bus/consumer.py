@@ -180,9 +180,15 @@ class Consumer:
         if not self._marks:
             return
         async with self._client.pipeline(transaction=False) as pipe:
-            for stream, key in self._marks.items():
-                pipe.eval(PUBLISH_SCRIPT, 1, key, as_entry_id(self._newest.get(stream)))
+            self._publish_marks_on(pipe)
             await pipe.execute()
+
+    def _publish_marks_on(self, pipe: Pipeline) -> None:
+        """Queue on ``pipe`` the publishing of what this consumer was given so far."""
+        for stream, key in self._marks.items():
+            # EVAL, not a registered script: redis-py checks a pipeline's scripts with a
+            # SCRIPT EXISTS round trip before every execute, which would delay each read.
+            pipe.eval(PUBLISH_SCRIPT, 1, key, as_entry_id(self._newest.get(stream)))
 
     def _around_read(
         self, pipe: Pipeline, streams: dict[KeyT, StreamIdT], *, count: int, block_ms: int | None
@@ -190,10 +196,7 @@ class Consumer:
         """Queue the ``XREADGROUP`` on ``pipe``, with the read marks' publishing before it
         (what this consumer was given so far) and reading after it (what any consumer
         was), when this consumer keeps them."""
-        for stream, key in self._marks.items():
-            # EVAL, not a registered script: redis-py checks a pipeline's scripts with a
-            # SCRIPT EXISTS round trip before every execute, which would delay each read.
-            pipe.eval(PUBLISH_SCRIPT, 1, key, as_entry_id(self._newest.get(stream)))
+        self._publish_marks_on(pipe)
         pipe.xreadgroup(self.group, self.consumer, streams, count=count, block=block_ms)
         for key in self._marks.values():
             pipe.get(key)
