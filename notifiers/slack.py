@@ -15,24 +15,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
-
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackRequestError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
-from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
-from slack_sdk.http_retry.handler import RetryHandler
-from slack_sdk.webhook import WebhookClient
 
 from notifiers.errors import PermanentNotifierError, TransientNotifierError
 from notifiers.format import SlackMessage
 from notifiers.metrics import counted
 from notifiers.settings import DEFAULT_SLACK_BASE_URL
+
+# slack-sdk is imported where a client is built or its errors caught, not here: a worker
+# that posts to no Slack destination then never loads it (about 2 MB of its idle RSS).
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+    from slack_sdk.http_retry.handler import RetryHandler
 
 logger = logging.getLogger(__name__)
 #: slack-sdk's ``WebhookClient`` logs the full webhook URL (a secret) at DEBUG; it gets this
@@ -67,6 +62,13 @@ PERMANENT_SLACK_ERRORS: Final = {
 def retry_handlers(max_retries: int, *, backoff_s: float = 0.5) -> list[RetryHandler]:
     """slack-sdk's handlers: 429 after ``Retry-After``; 5xx and dropped connections with
     exponential backoff and jitter starting at ``backoff_s`` seconds."""
+    from slack_sdk.http_retry.builtin_handlers import (
+        ConnectionErrorRetryHandler,
+        RateLimitErrorRetryHandler,
+        ServerErrorRetryHandler,
+    )
+    from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+
     backoff = BackoffRetryIntervalCalculator(backoff_factor=backoff_s)
     return [
         RateLimitErrorRetryHandler(max_retry_count=max_retries),
@@ -92,6 +94,8 @@ def build_web_client(
         timeout_s: timeout of one HTTP call, in seconds.
         backoff_s: the first backoff after a 5xx or dropped connection, in seconds.
     """
+    from slack_sdk import WebClient
+
     return WebClient(
         token=token,
         base_url=base_url,
@@ -189,6 +193,8 @@ class SlackNotifier:
         logger.info("slack message updated channel=%s ts=%s", target, ts)
 
     def _call(self, target: str, method: str, **body: Any) -> Any:
+        from slack_sdk.errors import SlackApiError, SlackRequestError
+
         kwargs = {key: value for key, value in body.items() if value is not None}
         try:
             return self._client.api_call(method, json=kwargs)
@@ -223,6 +229,8 @@ class SlackWebhookNotifier:
     def __init__(
         self, url: str, *, max_retries: int = 3, timeout_s: float = 10.0, backoff_s: float = 0.5
     ) -> None:
+        from slack_sdk.webhook import WebhookClient
+
         self._client = WebhookClient(
             url,
             timeout=int(max(1, timeout_s)),
@@ -244,6 +252,8 @@ class SlackWebhookNotifier:
             PermanentNotifierError: the webhook is gone or refused (a 4xx other than 429).
             TransientNotifierError: Slack stayed unavailable after the retries.
         """
+        from slack_sdk.errors import SlackRequestError
+
         try:
             response = self._client.send(
                 text=text, blocks=list(blocks) if blocks else None, unfurl_links=False

@@ -27,10 +27,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -42,6 +41,11 @@ from notifiers.errors import (
     WebhookSignatureError,
 )
 from notifiers.metrics import counted
+
+# httpx is imported where a client is built or its errors caught, not here: a worker that
+# sends to no webhook then never loads it (about 4 MB of its idle RSS, httpx's CLI included).
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +219,8 @@ class WebhookNotifier:
         self._secret = secret
         self._headers = dict(headers or {})
         self._retry = retry or WebhookRetryPolicy()
+        import httpx
+
         self._client = httpx.Client(timeout=timeout_s, transport=transport)
         self._sleep = sleep
         self.posted = 0
@@ -279,6 +285,8 @@ class WebhookNotifier:
         }
         if self._secret is not None:
             headers.update(sign(self._secret, message_id=message_id, timestamp=now, body=payload))
+        import httpx
+
         try:
             response = self._client.post(self._url, content=payload.encode(), headers=headers)
         except httpx.TransportError as exc:  # timeouts, refused and dropped connections

@@ -64,6 +64,29 @@ def test_defining_jobs_does_not_import_what_running_them_needs() -> None:
     assert done.stdout.strip() == "[]"
 
 
+def test_a_worker_loads_no_http_client_until_a_destination_needs_one() -> None:
+    """Worker idle RSS ≤ 60 MB (issue 8): httpx (with its CLI) and slack-sdk are about 6 MB,
+    so the CLI and every worker module load them only when a Slack or webhook destination
+    is built."""
+    code = (
+        "import sys\n"
+        "import sensors.cli, sensors.worker, notifiers\n"
+        "from notifiers import SlackNotifier, WebhookNotifier, SlackWebhookNotifier\n"
+        "heavy = ['httpx', 'slack_sdk', 'pygments']\n"
+        "before = sorted(name for name in heavy if name in sys.modules)\n"
+        "WebhookNotifier('http://127.0.0.1:9/hook').close()\n"
+        "SlackWebhookNotifier('http://127.0.0.1:9/hook')\n"
+        "after = sorted(name for name in heavy if name in sys.modules)\n"
+        "print(before, after)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    before, after = done.stdout.strip().split(" ", 1)
+    assert before == "[]"
+    assert "'httpx'" in after and "'slack_sdk'" in after  # the test does load them
+
+
 @pytest.mark.parametrize("name", PACKAGES)
 def test_dependencies_point_one_way(name: str) -> None:
     offenders = []
