@@ -62,11 +62,28 @@ class Keys:
         """The consumer group of one sensor: each sensor has its own position and lag."""
         return f"sensor:{sensor_name}"
 
-    def handled(self, event_id: str, handler: str) -> str:
-        """Idempotency record of (event, handler): set once the handler succeeded.
+    def handled_in(self, slot: int) -> str:
+        """The idempotency records written in one hour of the Redis server's clock (slot
+        ``unix time // bus.ledger.SLOT_S``): a hash, one field ``<event id>:<handler>`` per
+        handler that succeeded on an event. Kept at least ``WorkerSettings.idempotency_ttl_s``
+        past each record, longer than any redelivery can take."""
+        return f"{self.handled_slots}{slot}"
 
-        TTL: ``WorkerSettings.idempotency_ttl_s`` (longer than any redelivery can take).
-        """
+    @property
+    def handled_slots(self) -> str:
+        """What every ``handled_in`` key starts with (the ledger's script adds the slot)."""
+        return f"{self.prefix}:handled-in:"
+
+    @property
+    def handled_kept_for(self) -> str:
+        """The longest ``idempotency_ttl_s`` a worker recorded with lately: checks look back
+        that far, whatever their own worker's TTL."""
+        return f"{self.prefix}:handled-kept-for"
+
+    def handled(self, event_id: str, handler: str) -> str:
+        """The idempotency record of (event, handler) as a key of its own: how records were
+        kept before slots (``handled_in``). Checks still read it, so records written before
+        an upgrade are honoured until they expire; nothing writes it now."""
         return f"{self.prefix}:handled:{event_id}:{handler}"
 
     def run_record(self, run_id: str) -> str:

@@ -29,7 +29,7 @@ from rich.console import Console
 from bus.children import interrupts_held, stop_child
 from bus.connection import connect, redacted_url
 from bus.events import CheckEvent, OpEvent, RunEvent, decode_event
-from bus.ledger import LedgerRecord
+from bus.ledger import find_record
 from bus.publisher import EVENT_FIELD
 from bus.redis_server import RedisServer
 from bus.settings import BusSettings
@@ -184,11 +184,9 @@ def _run_example(client: redis.Redis, settings: EngineSettings) -> int:
     events = _run_events(client, settings, result.run_id)
     op_failed = next(e for e in events if isinstance(e, OpEvent) and e.to_state == "failed")
     run_failed = next(e for e in events if isinstance(e, RunEvent) and e.to_state == "failed")
-    hook_start = _wait_for_handler(
-        client, settings, op_failed.event_id, f"hook:{slack_on_failure.ref}"
-    )
+    hook_start = _wait_for_handler(client, settings, op_failed, f"hook:{slack_on_failure.ref}")
     sensor_start = _wait_for_handler(
-        client, settings, run_failed.event_id, f"sensor:{report_failed_run.name}"
+        client, settings, run_failed, f"sensor:{report_failed_run.name}"
     )
     time.sleep(0.2)  # let the worker's output reach the screen before the summary
     console.print(
@@ -213,17 +211,20 @@ def _run_events(
 
 
 def _wait_for_handler(
-    client: redis.Redis, settings: BusSettings, event_id: str, handler: str
+    client: redis.Redis, settings: BusSettings, event: OpEvent | RunEvent, handler: str
 ) -> datetime:
-    key = settings.keys.handled(event_id, handler)
     deadline = time.monotonic() + DEMO_TIMEOUT_S
-    while (raw := client.get(key)) is None:
+    while (
+        record := find_record(
+            client, settings.keys, event.event_id, handler, since=event.occurred_at
+        )
+    ) is None:
         if time.monotonic() > deadline:
             raise TimeoutError(
-                f"{handler} did not run for event {event_id} within {DEMO_TIMEOUT_S}s"
+                f"{handler} did not run for event {event.event_id} within {DEMO_TIMEOUT_S}s"
             )
         time.sleep(0.01)
-    return LedgerRecord.parse(raw).started_at
+    return record.started_at
 
 
 def _ms(later: datetime, earlier: datetime) -> float:

@@ -25,7 +25,7 @@ from rich.console import Console
 
 from bus.children import interrupts_held
 from bus.events import RunEvent, decode_event, utc_now
-from bus.ledger import LedgerRecord
+from bus.ledger import find_record
 from bus.runs import EVENT_FIELD, RunRecord
 from bus.settings import BusSettings
 
@@ -91,12 +91,12 @@ def _report(
     hook_name = next(hook.name for hook in crashed.hooks_triggered())
     hook_ref = next(hook.ref for hook in crashed.hooks_triggered())
     sensor_start = _poll(
-        lambda: _handler_start(client, settings, crashed.event_id, "sensor:report_failed_run"),
+        lambda: _handler_start(client, settings, crashed, "sensor:report_failed_run"),
         timeout_s,
         "the run failure sensor",
     )
     hook_start = _poll(
-        lambda: _handler_start(client, settings, crashed.event_id, f"hook:{hook_ref}"),
+        lambda: _handler_start(client, settings, crashed, f"hook:{hook_ref}"),
         timeout_s,
         "the on_crashed hook",
     )
@@ -136,10 +136,10 @@ def _crashed_event(
 
 
 def _handler_start(
-    client: redis.Redis, settings: BusSettings, event_id: str, handler: str
+    client: redis.Redis, settings: BusSettings, event: RunEvent, handler: str
 ) -> datetime | None:
-    raw = client.get(settings.keys.handled(event_id, handler))
-    return None if raw is None else LedgerRecord.parse(cast(bytes, raw)).started_at
+    record = find_record(client, settings.keys, event.event_id, handler, since=event.occurred_at)
+    return None if record is None else record.started_at
 
 
 def _poll(check: Callable[[], T | None], timeout_s: float, what: str) -> T:

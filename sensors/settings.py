@@ -39,8 +39,9 @@ class WorkerSettings(NotifierSettings):
     max_abandoned_threads: int = Field(default=16, ge=0)
     #: A handler still running after this many seconds is abandoned as failed.
     handler_timeout_s: float = Field(default=60.0, gt=0)
-    #: How long the record that a handler succeeded for an event is kept, in seconds.
-    #: Must outlast any redelivery; default 7 days.
+    #: How long the record that a handler succeeded for an event is kept at least, in
+    #: seconds (records are kept per hour: up to two hours more). Must outlast any
+    #: redelivery; default 7 days.
     idempotency_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     #: How often the worker refreshes its liveness key, in seconds.
     heartbeat_interval_s: float = Field(default=5.0, gt=0)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import redis
 
 from bus import Keys, connect_async
-from bus.ledger import Ledger
+from bus.ledger import CLOCK_SLACK_S, SLOT_S, Ledger, slot_of
 from bus.settings import BusSettings
 from tests.conftest import TEST_PREFIX
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+KEYS = Keys(prefix=TEST_PREFIX)
 
 
 def test_concurrent_records_share_a_round_trip_and_checks_the_next_after_a_lone_first(
@@ -45,7 +47,9 @@ def test_concurrent_records_share_a_round_trip_and_checks_the_next_after_a_lone_
     # The records share one round trip; of the checks, the first goes at once, alone, and
     # the other 99 share the next.
     assert (after_records, total) == (1, 3)
-    assert redis_client.ttl(Keys(prefix=TEST_PREFIX).handled("e3", "hook:m:a")) > 50
+    # The records' slot lives their TTL (60 s) past its end: at least a slot more.
+    slots = list(redis_client.scan_iter(match=f"{Keys(prefix=TEST_PREFIX).handled_slots}*"))
+    assert slots and all(redis_client.ttl(slot) > 60 + SLOT_S - 5 for slot in slots)
 
 
 def test_cancelling_a_lone_check_fails_no_other_request(redis_url: str) -> None:
@@ -132,3 +136,115 @@ def _check_thousands(redis_url: str) -> tuple[list[bool], list[bool]]:
             await client.aclose()
 
     return asyncio.run(main())
+
+
+def _ledger(redis_url: str, *, ttl_s: int = 60) -> tuple[Ledger, Any]:
+    client = connect_async(BusSettings(redis_url=redis_url))
+    return Ledger(client, keys=KEYS, ttl_s=ttl_s), client
+
+
+def _server_now(client: redis.Redis) -> float:
+    seconds, micros = client.time()
+    return seconds + micros / 1e6
+
+
+def test_a_check_looks_in_the_slots_from_its_bound_less_the_clock_slack(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    event_id = f"slots-{uuid.uuid4().hex}"
+    occurred = datetime.fromtimestamp(_server_now(redis_client), UTC)
+
+    async def main() -> list[set[str]]:
+        ledger, client = _ledger(redis_url)
+        try:
+            await ledger.record(event_id, "hook:m:a", consumer="w", started_at=NOW, finished_at=NOW)
+            return [
+                await ledger.done(event_id, ["hook:m:a"], since=occurred),
+                await ledger.done(event_id, ["hook:m:a"]),  # no bound: every slot kept
+                # An engine host whose clock is ahead, by less than the slack.
+                await ledger.done(
+                    event_id,
+                    ["hook:m:a"],
+                    since=occurred + timedelta(seconds=CLOCK_SLACK_S - 1),
+                ),
+                # A bound after the record's slot: not looked for there.
+                await ledger.done(
+                    event_id,
+                    ["hook:m:a"],
+                    since=occurred + timedelta(seconds=CLOCK_SLACK_S + SLOT_S + 1),
+                ),
+            ]
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(main()) == [{"hook:m:a"}] * 3 + [set()]
+
+
+def test_checks_look_back_as_far_as_the_longest_ttl_any_worker_keeps(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    # A record of a worker that keeps them 10 hours, written 8 hours ago.
+    old_slot = slot_of(_server_now(redis_client) - 8 * 3600)
+    redis_client.hset(KEYS.handled_in(old_slot), "e-old:hook:m:a", "{}")
+    redis_client.expire(KEYS.handled_in(old_slot), 3 * 3600)
+
+    async def main() -> list[set[str]]:
+        short, short_client = _ledger(redis_url, ttl_s=60)
+        long, long_client = _ledger(redis_url, ttl_s=10 * 3600)
+        try:
+            alone = await short.done("e-old", ["hook:m:a"])
+            await long.record("e-new", "hook:m:a", consumer="w", started_at=NOW, finished_at=NOW)
+            return [alone, await short.done("e-old", ["hook:m:a"])]
+        finally:
+            await short_client.aclose()
+            await long_client.aclose()
+
+    # Past what a 60 s worker keeps; once a 10-hour worker has written, looked for.
+    assert asyncio.run(main()) == [set(), {"hook:m:a"}]
+
+
+def test_records_kept_as_keys_before_slots_are_still_honoured(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    event_id = f"legacy-{uuid.uuid4().hex}"
+    redis_client.set(KEYS.handled(event_id, "hook:m:a"), "{}", ex=60)
+
+    async def main() -> set[str]:
+        ledger, client = _ledger(redis_url)
+        try:
+            return await ledger.done(event_id, ["hook:m:a", "hook:m:b"])
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(main()) == {"hook:m:a"}
+
+
+def test_a_write_unlinks_the_slot_about_to_expire_and_never_shortens_one(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    now = _server_now(redis_client)
+    ending = slot_of(now - 60) - 1  # whose TTL runs out within the next slot (ttl_s 60)
+    redis_client.hset(KEYS.handled_in(ending), "e:hook:m:a", "{}")
+    redis_client.expire(KEYS.handled_in(ending), SLOT_S - 10)
+    # One more slot back, but kept longer by a worker with a longer TTL: left alone.
+    redis_client.hset(KEYS.handled_in(ending - 1), "e:hook:m:a", "{}")
+    redis_client.expire(KEYS.handled_in(ending - 1), 10 * SLOT_S)
+    # The slot being written, already kept longer by such a worker: not shortened.
+    redis_client.hset(KEYS.handled_in(slot_of(now)), "e:hook:m:a", "{}")
+    redis_client.expire(KEYS.handled_in(slot_of(now)), 100 * SLOT_S)
+
+    async def main() -> None:
+        ledger, client = _ledger(redis_url)
+        try:
+            await ledger.record("e2", "hook:m:a", consumer="w", started_at=NOW, finished_at=NOW)
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+    assert not redis_client.exists(KEYS.handled_in(ending))
+    assert redis_client.ttl(KEYS.handled_in(ending - 1)) > 9 * SLOT_S
+    assert redis_client.ttl(KEYS.handled_in(slot_of(now))) > 99 * SLOT_S
+    assert sorted(redis_client.hkeys(KEYS.handled_in(slot_of(now)))) == [
+        b"e2:hook:m:a",
+        b"e:hook:m:a",
+    ]

@@ -31,6 +31,7 @@ from sensors.maintenance import maintenance_jobs
 from sensors.settings import WorkerSettings
 from tests.code_locations import basic, checked
 from tests.conftest import TEST_PREFIX
+from tests.ledger_records import is_recorded
 from tests.processes import wait_until
 from tests.streams import read_check_events, read_stream
 from tests.workers import burst
@@ -252,7 +253,7 @@ def test_a_worker_runs_the_check_function_once_for_the_event(
     assert context.run is not None and context.run.job_name == "hanging"
     assert context.within == timedelta(minutes=30)
     assert context.event_id == event.event_id
-    assert redis_client.exists(KEYS.handled(event.event_id, "check:hanging_too_long"))
+    assert is_recorded(redis_client, KEYS, event, "check:hanging_too_long")
 
 
 def test_the_same_occurrence_published_again_does_not_run_the_function_again(
@@ -349,7 +350,7 @@ def test_run_status_sensors_ignore_check_events(
     assert worker.handled == 3  # the hooks group and each sensor's group saw it
     assert [name for name, _ in checked.FIRED] == ["quiet_is_stale"]
     assert basic.CALLS == []
-    assert not redis_client.exists(KEYS.handled(event.event_id, "sensor:everything"))
+    assert not is_recorded(redis_client, KEYS, event, "sensor:everything")
     assert read_stream(redis_client, KEYS.dead_letter_stream(0)) == []
 
 

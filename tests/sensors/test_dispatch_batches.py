@@ -4,6 +4,7 @@ that handler alone; its batch-mates are recorded once and never run again."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -16,6 +17,7 @@ from sensors.handlers import Handler
 from sensors.hook_threads import HookThreads
 from sensors.work import Work
 from tests.conftest import TEST_PREFIX
+from tests.ledger_records import is_recorded
 from tests.sensors.dispatchers import make_dispatcher
 
 KEYS = Keys(prefix=TEST_PREFIX)
@@ -69,4 +71,33 @@ def test_a_launch_failing_after_a_sensor_retries_it_alone(
     assert sorted(calls) == ["r0", "r1", "r1", "r2"]  # only r1 ran again
     assert sorted(launches) == ["r0", "r1", "r1", "r2"]
     for ev in events.values():
-        assert redis_client.exists(KEYS.handled(ev.event_id, "sensor:s")) == 1
+        assert is_recorded(redis_client, KEYS, ev, "sensor:s")
+
+
+def test_a_redelivery_finds_its_record_whatever_the_engine_hosts_clock_said(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    # The engine's host clock ran three hours ahead: the event "occurred" in a slot after
+    # the one its record went to (the Redis server's clock). The entry's id, added by that
+    # server, still bounds where the record can be.
+    seconds, _ = redis_client.time()
+    ahead = event("r-ahead").model_copy(
+        update={"occurred_at": datetime.fromtimestamp(seconds + 3 * 3600, UTC)}
+    )
+    calls: list[str] = []
+    handler = Handler(name="hook:h", fn=lambda: calls.append("ran"), build_args=lambda _: ())
+
+    async def main() -> None:
+        client = connect_async(BusSettings(redis_url=redis_url))
+        threads = HookThreads(2, spare=1)
+        dispatcher = make_dispatcher(client, threads, concurrency=2)
+        try:
+            work = Work(ahead, [handler], "s", f"{seconds * 1000}-0")
+            await dispatcher.first_attempts([work])  # ran once, and recorded
+            await dispatcher.first_attempts([work])  # the same entry, reclaimed
+        finally:
+            threads.close()
+            await client.aclose()
+
+    asyncio.run(main())
+    assert calls == ["ran"]

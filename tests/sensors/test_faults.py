@@ -20,6 +20,7 @@ from engine import EngineSettings
 from tests.code_locations import faults
 from tests.code_locations.faults import HOLD, key
 from tests.conftest import TEST_PREFIX
+from tests.ledger_records import recorded_handlers
 from tests.processes import wait_until, worker_process
 from tests.streams import read_stream
 
@@ -61,8 +62,8 @@ def run_counted(settings: EngineSettings, times: int) -> list[str]:
 
 
 def recorded(client: redis.Redis) -> int:
-    pattern = KEYS.handled("*", "hook:tests.code_locations.faults:count_hook")
-    return sum(1 for _ in client.scan_iter(match=pattern))
+    hook = ":hook:tests.code_locations.faults:count_hook"
+    return sum(1 for field in recorded_handlers(client, KEYS) if field.endswith(hook))
 
 
 def all_counted(client: redis.Redis, run_ids: list[str]) -> bool:

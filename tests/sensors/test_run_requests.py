@@ -14,6 +14,7 @@ from sensors import CodeLocation, RunRequest, Worker, WorkerSettings
 from sensors.run_requests import run_requests
 from tests.code_locations import chained
 from tests.conftest import TEST_PREFIX
+from tests.ledger_records import forget_successes
 from tests.processes import ROOT, wait_until
 from tests.streams import read_events
 
@@ -66,7 +67,7 @@ def test_a_failure_sensor_starts_its_request_job_once(
     )
 
     redis_client.xgroup_setid(KEYS.events_stream(0), "sensor:repair_after_failure", "0")
-    redis_client.delete(*redis_client.keys(KEYS.handled("*", "*")))  # forget the successes
+    forget_successes(redis_client, KEYS)
     again = burst(worker_settings, redis_url)
 
     assert (worker.launcher.launched, again.launcher.launched) == (1, 0)
