@@ -11,7 +11,7 @@ from rich.console import Console
 
 from bench.costs import cpu_bound_ratio, process_cpu_s, read_cpu
 from bench.env import clones, rss_mb, wait_until
-from bench.instructions import handle_events
+from bench.instructions import count_server_instructions, handle_events
 from bench.report import Figure, at_least, at_most, figure, median_run, render, to_json, to_markdown
 from bench.stats import median, percentile
 
@@ -88,6 +88,16 @@ def test_the_instruction_harness_handles_every_event(
 ) -> None:
     # Without valgrind's counting: the same in-process run that callgrind measures.
     assert handle_events(redis_url, "sync", 50) > 0
+
+
+def test_the_instruction_harness_counts_the_redis_server_around_the_handling(
+    restored_gc: None,
+) -> None:
+    # A private redis-server under callgrind (valgrind is on every machine here). Handling
+    # an event costs Redis thousands of instructions (its read, ack and record); a count
+    # taken with counting never switched on raises instead.
+    per_event = count_server_instructions("sync", 50)
+    assert 2_000 < per_event < 1_000_000
 
 
 def test_cpu_readings_grow_with_work_and_give_the_cpu_bound_ratio(
