@@ -58,10 +58,7 @@ def test_defining_jobs_does_not_import_what_running_them_needs() -> None:
         "heavy = ['redis', 'pydantic_settings', 'yaml', 'bus.connection', 'engine.run']\n"
         "print(sorted(name for name in heavy if name in sys.modules))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip() == "[]"
+    assert _fresh_interpreter(code) == "[]"
 
 
 def test_a_worker_loads_no_http_client_until_a_destination_needs_one() -> None:
@@ -79,12 +76,17 @@ def test_a_worker_loads_no_http_client_until_a_destination_needs_one() -> None:
         "after = sorted(name for name in heavy if name in sys.modules)\n"
         "print(before, after)"
     )
+    before, after = _fresh_interpreter(code).split(" ", 1)
+    assert before == "[]"
+    assert "'httpx'" in after and "'slack_sdk'" in after  # the test does load them
+
+
+def _fresh_interpreter(code: str) -> str:
+    """What ``code`` prints in a new interpreter (nothing imported before it)."""
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    before, after = done.stdout.strip().split(" ", 1)
-    assert before == "[]"
-    assert "'httpx'" in after and "'slack_sdk'" in after  # the test does load them
+    return done.stdout.strip()
 
 
 @pytest.mark.parametrize("name", PACKAGES)
