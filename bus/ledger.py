@@ -94,8 +94,11 @@ if #ARGV >= 5 then
   -- The slot's last record is kept ttl: to one slot past its end, and one more.
   local keep = (slot + 2) * slot_s + ttl - now
   if redis.call('TTL', key) < keep then redis.call('EXPIRE', key, keep) end
-  if kept < ttl then kept = ttl end
-  redis.call('SET', ARGV[3], kept, 'EX', kept + 2 * slot_s)
+  -- Renewed only by the workers with the longest TTL: once they are gone, it lapses.
+  if kept <= ttl then
+    kept = ttl
+    redis.call('SET', ARGV[3], ttl, 'EX', ttl + 2 * slot_s)
+  end
   -- The slots whose TTL (per this worker's) runs out within the next slot.
   local ending = math.floor((now - ttl) / slot_s) - 1
   for old = ending - 1, ending do

@@ -203,6 +203,24 @@ def test_checks_look_back_as_far_as_the_longest_ttl_any_worker_keeps(
     assert asyncio.run(main()) == [set(), {"hook:m:a"}]
 
 
+def test_only_the_workers_with_the_longest_ttl_keep_it_alive(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    # A 10-hour worker wrote lately; its TTL lapses 10 s from now unless it writes again.
+    redis_client.set(KEYS.handled_kept_for, 36_000, ex=10)
+
+    async def main() -> None:
+        short, client = _ledger(redis_url, ttl_s=60)
+        try:
+            await short.record("e1", "hook:m:a", consumer="w", started_at=NOW, finished_at=NOW)
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+    assert redis_client.get(KEYS.handled_kept_for) == b"36000"
+    assert 0 < redis_client.ttl(KEYS.handled_kept_for) <= 10
+
+
 def test_records_kept_as_keys_before_slots_are_still_honoured(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
@@ -223,12 +241,13 @@ def test_a_write_unlinks_the_slot_about_to_expire_and_never_shortens_one(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
     now = _server_now(redis_client)
-    ending = slot_of(now - 60) - 1  # whose TTL runs out within the next slot (ttl_s 60)
-    redis_client.hset(KEYS.handled_in(ending), "e:hook:m:a", "{}")
-    redis_client.expire(KEYS.handled_in(ending), SLOT_S - 10)
-    # One more slot back, but kept longer by a worker with a longer TTL: left alone.
+    ending = slot_of(now - 60) - 1  # one of the two whose TTL may run out (ttl_s 60)
+    # Less than a slot's time left: every record in it is older than its TTL. Unlinked.
     redis_client.hset(KEYS.handled_in(ending - 1), "e:hook:m:a", "{}")
-    redis_client.expire(KEYS.handled_in(ending - 1), 10 * SLOT_S)
+    redis_client.expire(KEYS.handled_in(ending - 1), SLOT_S - 10)
+    # More than a slot's time left (a worker with a longer TTL wrote to it): kept.
+    redis_client.hset(KEYS.handled_in(ending), "e:hook:m:a", "{}")
+    redis_client.expire(KEYS.handled_in(ending), SLOT_S + SLOT_S // 2)
     # The slot being written, already kept longer by such a worker: not shortened.
     redis_client.hset(KEYS.handled_in(slot_of(now)), "e:hook:m:a", "{}")
     redis_client.expire(KEYS.handled_in(slot_of(now)), 100 * SLOT_S)
@@ -241,8 +260,8 @@ def test_a_write_unlinks_the_slot_about_to_expire_and_never_shortens_one(
             await client.aclose()
 
     asyncio.run(main())
-    assert not redis_client.exists(KEYS.handled_in(ending))
-    assert redis_client.ttl(KEYS.handled_in(ending - 1)) > 9 * SLOT_S
+    assert not redis_client.exists(KEYS.handled_in(ending - 1))
+    assert redis_client.ttl(KEYS.handled_in(ending)) > SLOT_S
     assert redis_client.ttl(KEYS.handled_in(slot_of(now))) > 99 * SLOT_S
     assert sorted(redis_client.hkeys(KEYS.handled_in(slot_of(now)))) == [
         b"e2:hook:m:a",

@@ -101,3 +101,31 @@ def test_a_redelivery_finds_its_record_whatever_the_engine_hosts_clock_said(
 
     asyncio.run(main())
     assert calls == ["ran"]
+
+
+def test_a_replay_hours_later_finds_its_record_by_when_the_event_occurred(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    # A dead-letter replay (or a late resend) is a new entry, added hours after the
+    # original's record: its event's occurred_at, not the new entry's id, bounds the look.
+    seconds, _ = redis_client.time()
+    original = event("r-replayed").model_copy(
+        update={"occurred_at": datetime.fromtimestamp(seconds, UTC)}
+    )
+    calls: list[str] = []
+    handler = Handler(name="hook:h", fn=lambda: calls.append("ran"), build_args=lambda _: ())
+
+    async def main() -> None:
+        client = connect_async(BusSettings(redis_url=redis_url))
+        threads = HookThreads(2, spare=1)
+        dispatcher = make_dispatcher(client, threads, concurrency=2)
+        try:
+            await dispatcher.first_attempts([Work(original, [handler], "s", f"{seconds * 1000}-0")])
+            replayed_at_ms = (seconds + 3 * 3600) * 1000
+            await dispatcher.first_attempts([Work(original, [handler], "s", f"{replayed_at_ms}-0")])
+        finally:
+            threads.close()
+            await client.aclose()
+
+    asyncio.run(main())
+    assert calls == ["ran"]
