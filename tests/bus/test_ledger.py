@@ -10,7 +10,8 @@ from typing import Any
 import redis
 
 from bus import Keys, connect_async
-from bus.ledger import CLOCK_SLACK_S, SLOT_S, Ledger, slot_of
+from bus.ledger import Ledger
+from bus.ledger_slots import CLOCK_SLACK_S, SLOT_S, slot_of
 from bus.settings import BusSettings
 from tests.conftest import TEST_PREFIX
 
