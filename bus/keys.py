@@ -64,7 +64,7 @@ class Keys:
 
     def handled_in(self, slot: int) -> str:
         """The idempotency records written in one hour of the Redis server's clock (slot
-        ``unix time // bus.ledger.SLOT_S``): a hash, one field ``<event id>:<handler>`` per
+        ``unix time // bus.ledger_slots.SLOT_S``): a hash, one field ``<event id>:<handler>`` per
         handler that succeeded on an event. Kept at least ``WorkerSettings.idempotency_ttl_s``
         past each record, longer than any redelivery can take."""
         return f"{self.handled_slots}{slot}"
