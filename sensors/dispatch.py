@@ -21,13 +21,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import redis
 
 from bus.backoff import Backoff
 from bus.deadletter import DeadLetters
-from bus.events import BusEvent, CheckEvent, encode_event, event_state, utc_now
+from bus.events import BusEvent, encode_event, event_state, utc_now
 from bus.ledger import Ledger
 from sensors.boundary import UserCall, call_user_code_many
 from sensors.errors import CodeLocationError, HookExecutionError
@@ -146,7 +146,7 @@ class Dispatcher:
         asked = [i for i, (work, _) in enumerate(pairs) if work.needs_check]
         done = await self._ledger.done_many(
             [(pairs[i][0].event.event_id, pairs[i][1].name) for i in asked],
-            since=[_recorded_since(pairs[i][0]) for i in asked],
+            since=[pairs[i][0].recorded_since() for i in asked],
         )
         if not any(done):
             return pairs
@@ -385,19 +385,3 @@ async def _after(work: Work, handler: Handler, outcome: Outcome, attempt: int) -
         error.__cause__ = exc
         return Outcome(False, error)
     return outcome
-
-
-def _recorded_since(work: Work) -> datetime | None:
-    """The earliest a handler's record of ``work``'s event can have been written, so the
-    ledger looks in no older slot (it allows for clocks that disagree, ``CLOCK_SLACK_S``).
-
-    Every copy of a run's or op's event carries the bytes the engine encoded, so the same
-    ``occurred_at``; the entry's own id is the Redis clock when it was added, which bounds
-    a reclaim's record whatever the engine host's clock says. A check's occurrence is
-    fired again, with a new time, only once its fired marker is gone (a day without an
-    evaluation, or deleted by hand): those look in every slot still kept.
-    """
-    if isinstance(work.event, CheckEvent):
-        return None
-    added_ms = int(work.entry_id.split("-", 1)[0])
-    return min(work.event.occurred_at, datetime.fromtimestamp(added_ms / 1000, UTC))
