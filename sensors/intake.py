@@ -4,7 +4,8 @@ The worker's read loops hand each batch they read here (``Intake.hand_out``), wh
 as one task: the entries are decoded (invalid ones dead-lettered), each subscription picks
 its handlers, the dispatcher runs every first attempt together, and each entry is then
 *settled*: queued for its ack, handed to a task of its own while some of its handlers
-retry (or still run), or handed back (left pending, for a reclaim) when Redis fails, the
+retry (or still run) or while it waits for its event's original entry (a copy,
+``sensors.held_events``), or handed back (left pending, for a reclaim) when Redis fails, the
 shutdown grace period ends, or a bug of ours gets in the way.
 """
 
@@ -14,6 +15,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Coroutine
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -24,7 +26,7 @@ from bus.errors import EventValidationError
 from bus.events import BusEvent
 from sensors.dispatch import Dispatcher
 from sensors.handlers import MissingHook
-from sensors.metrics import DEAD_LETTERS, events_consumed
+from sensors.metrics import DEAD_LETTERS, events_consumed, handler_kind, handler_runs
 from sensors.subscription import Subscription
 from sensors.work import Unfinished, Work
 
@@ -32,6 +34,16 @@ logger = logging.getLogger(__name__)
 
 #: Decoded events kept for the worker's other groups, which read the same entries.
 DECODED_KEPT = 1024
+
+
+@dataclass(slots=True)
+class Leftovers:
+    """What a batch's first attempts leave to tasks of their own."""
+
+    #: Entries with handlers that failed or still run, and those handlers.
+    retrying: dict[Delivery, list[Unfinished]] = field(default_factory=dict)
+    #: Copies of events other held entries carry, and what settles those entries.
+    copies: dict[Delivery, tuple[Work, asyncio.Future[bool]]] = field(default_factory=dict)
 
 
 class DecodedEvents:
@@ -175,9 +187,10 @@ class Intake:
         started: asyncio.Event,
     ) -> None:
         """Handle a batch: each entry is queued for its ack, handed to a task retrying its
-        failed handlers, or handed back (left pending for a reclaim). ``started`` is set
-        once the batch has asked the ledger, or ended before, or hit a bug of ours."""
-        settled: set[Delivery] = set()  # acked, handed back, or now a retry task's
+        failed handlers (or, for a copy, waiting for its original), or handed back (left
+        pending for a reclaim). ``started`` is set once the batch has asked the ledger, or
+        ended before, or hit a bug of ours."""
+        settled: set[Delivery] = set()  # acked, handed back, or now another task's
         consumed = 0
         try:
             if not subscription.leads:
@@ -185,13 +198,8 @@ class Intake:
                 # same entries) decodes them and sends its ledger check first, and this
                 # batch's work then overlaps that round trip instead of delaying it.
                 await asyncio.sleep(0)
-            retrying = await self.process(subscription, deliveries, started=started)
-            finished = deliveries
-            if retrying:
-                finished = [delivery for delivery in deliveries if delivery not in retrying]
-                for delivery, unfinished in retrying.items():
-                    self._track(self._follow_up(subscription, delivery, unfinished))
-                    settled.add(delivery)
+            left = await self.process(subscription, deliveries, started=started)
+            finished = self._hand_on(subscription, deliveries, left, settled)
             self._settle_finished(subscription, finished, settled)
             consumed = len(finished)
         except redis.RedisError as exc:
@@ -221,6 +229,25 @@ class Intake:
             subscription.flush_acks_soon()
             if consumed:  # counted per batch: a labelled counter's ``inc`` takes a lock
                 events_consumed(subscription.group).inc(consumed)
+
+    def _hand_on(
+        self,
+        subscription: Subscription,
+        deliveries: list[Delivery],
+        left: Leftovers,
+        settled: set[Delivery],
+    ) -> list[Delivery]:
+        """Start a task for each entry ``left`` names (settled by it from then on); return
+        the rest of ``deliveries``, finished."""
+        if not (left.retrying or left.copies):
+            return deliveries
+        for delivery, unfinished in left.retrying.items():
+            self._track(self._follow_up(subscription, delivery, unfinished))
+            settled.add(delivery)
+        for delivery, (work, original) in left.copies.items():
+            self._track(self._follow_original(subscription, delivery, work, original))
+            settled.add(delivery)
+        return [delivery for delivery in deliveries if delivery not in settled]
 
     async def _isolate_bug(
         self, subscription: Subscription, deliveries: list[Delivery], settled: set[Delivery]
@@ -283,10 +310,41 @@ class Intake:
             if finished:
                 events_consumed(subscription.group).inc()
 
+    async def _follow_original(
+        self,
+        subscription: Subscription,
+        delivery: Delivery,
+        work: Work,
+        original: asyncio.Future[bool],
+    ) -> None:
+        """A copy of an event whose handlers another held entry runs: acked once that entry
+        is finished, handed back (for a reclaim, which asks the ledger) if it is."""
+        settled: set[Delivery] = set()
+        finished = False
+        try:
+            finished = await asyncio.shield(original)  # shared with the event's other copies
+        finally:
+            self._settle(subscription, delivery, settled, finished=finished)
+            subscription.flush_acks_soon()
+        if finished:
+            for handler in work.handlers:
+                handler_runs(handler_kind(handler.name), "skipped_duplicate").inc()
+            events_consumed(subscription.group).inc()
+        logger.info(
+            "%s entry=%s event_id=%s group=%s",
+            "skipped a copy of an event this worker handled"
+            if finished
+            else "handed back a copy with its original",
+            delivery.entry_id,
+            work.event.event_id,
+            subscription.group,
+        )
+
     def _settle_finished(
         self, subscription: Subscription, deliveries: list[Delivery], settled: set[Delivery]
     ) -> None:
         """Queue the acks of entries whose handlers all finished; free their slots."""
+        subscription.held_events.settle(deliveries, finished=True)
         subscription.finish_all(deliveries)
         settled.update(deliveries)
         self.handled += len(deliveries)
@@ -304,6 +362,7 @@ class Intake:
         if finished:
             self._settle_finished(subscription, [delivery], settled)
             return
+        subscription.held_events.settle([delivery], finished=False)
         subscription.release(delivery)
         settled.add(delivery)
         self._capacity.give()
@@ -314,16 +373,21 @@ class Intake:
         deliveries: list[Delivery],
         *,
         started: asyncio.Event | None = None,
-    ) -> dict[Delivery, list[Unfinished]]:
+    ) -> Leftovers:
         """Decode a batch and run its handlers' first attempts; dead-letter what is invalid.
+
+        An entry whose event another held entry of the group carries (a copy: a resend or a
+        replay) runs nothing: it waits for that entry (``HeldEvents``).
 
         ``started`` is set once the ledger has answered for the batch (its calls start).
 
         Returns:
-            The entries with handlers left unfinished (failed, or still running), and those
-            handlers.
+            The entries with handlers left unfinished (failed, or still running), with those
+            handlers; and the copies, with what their originals' settling is awaited by.
         """
         batch: list[Work] = []
+        left = Leftovers()
+        held_events = subscription.held_events
         for delivery in deliveries:
             try:
                 event = self._decoded.event(delivery)
@@ -343,18 +407,20 @@ class Intake:
                 await self._dead_letter_missing(delivery, event, missing)
             if handlers:
                 check = not (delivery.first_delivery and subscription.trusts_first_deliveries)
-                batch.append(Work(event, handlers, delivery.stream, delivery.entry_id, check))
-        if any(not delivery.first_delivery for delivery in deliveries):
-            batch = _without_copies(batch)  # only an unmarked entry can be a copy
-        retrying: dict[Delivery, list[Unfinished]] = {}
+                work = Work(event, handlers, delivery.stream, delivery.entry_id, check)
+                original = held_events.claim(event.event_id, delivery)
+                if original is None:
+                    batch.append(work)
+                else:
+                    left.copies[delivery] = (work, original)
         unfinished = await self._dispatcher.first_attempts(
             batch, ends_last=subscription.in_run_order, checked=started
         )
         by_entry = {(d.stream, d.entry_id): d for d in deliveries} if unfinished else {}
         for failure in unfinished:
             entry = by_entry[failure.work.stream, failure.work.entry_id]
-            retrying.setdefault(entry, []).append(failure)
-        return retrying
+            left.retrying.setdefault(entry, []).append(failure)
+        return left
 
     async def _dead_letter_missing(
         self, delivery: Delivery, event: BusEvent, missing: list[MissingHook]
@@ -371,16 +437,3 @@ class Intake:
                 handler=hook.name,
                 event_id=event.event_id,
             )
-
-
-def _without_copies(batch: list[Work]) -> list[Work]:
-    """``batch`` less the copies of an event it already holds (a resend lands next to its
-    original): the ledger is asked for all of them before any records a success, so only
-    the first may run; the copies are acked with the batch."""
-    event_ids: set[str] = set()
-    kept: list[Work] = []
-    for work in batch:
-        if work.event.event_id not in event_ids:
-            event_ids.add(work.event.event_id)
-            kept.append(work)
-    return kept

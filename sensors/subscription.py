@@ -24,6 +24,7 @@ from bus.keys import HOOKS_GROUP
 from notifiers.alerting import Alerting
 from notifiers.rules import NotificationRule
 from sensors.handlers import Handler, MissingHook, hook_handlers, sensor_handler
+from sensors.held_events import HeldEvents
 from sensors.notifications import rule_handlers
 from sensors.registry import CodeLocation
 from sensors.run_requests import RunLauncher
@@ -85,6 +86,8 @@ class Subscription:
         self.sensor = sensor
         #: Entries held (read, not yet acked): refreshed so no one else takes them.
         self.held: dict[str, set[str]] = {stream: set() for stream in consumer.streams}
+        #: The events of the held entries whose handlers run: a copy read meanwhile waits.
+        self.held_events = HeldEvents()
         #: Entries finished and waiting to be acked in the next batch.
         self.finished: dict[str, list[str]] = {stream: [] for stream in consumer.streams}
         #: The task acking finished entries, while one runs.

@@ -69,9 +69,9 @@ def handle_in_one_batch(
             Delivery("s", f"{n + 1}-0", encode_event(event)) for n, event in enumerate(events)
         ]
         try:
-            unfinished = await intake.process(subscription, deliveries)
+            left = await intake.process(subscription, deliveries)
             await asyncio.gather(
-                *(dispatcher.finish(u) for handlers in unfinished.values() for u in handlers)
+                *(dispatcher.finish(u) for handlers in left.retrying.values() for u in handlers)
             )
         finally:
             threads.close()
