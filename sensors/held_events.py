@@ -5,12 +5,13 @@ dead-letter replay adds one by hand: the same event then sits in two entries. Th
 keeps a copy from running what already *succeeded*, but it is written only once a handler
 has ended, so a copy read while its original's handlers still run (in a later batch, the
 first still retrying or calling Slack; or next to it in one batch) would find no record
-and run them again. Within a worker that is what this index prevents: the first entry to
-bring an event *holds* it until it is settled (acked, or handed back for a reclaim), and
-a copy read meanwhile runs nothing and waits for that, then follows it: acked once the
-original is finished (its handlers succeeded, or were dead-lettered), handed back if the
-original was (a reclaim then asks the ledger again). Copies on two workers at once are
-not covered: that would take a lock in Redis before every hook (``docs/operations.md``).
+and run them again. Within a worker that is what this index prevents: the first entry of
+a group to bring an event *holds* it until it is settled (its ack queued, or handed back
+for a reclaim), and a copy read meanwhile runs nothing and waits for that. Then it is
+handled as a redelivery, asking the ledger, so only what the original did not record runs
+(a replayed dead letter's handler); or it is handed back with the original. Copies on two
+workers at once are not covered: that would take a lock in Redis before every hook
+(``docs/operations.md``).
 """
 
 from __future__ import annotations
@@ -64,4 +65,6 @@ class HeldEvents:
                 continue
             del holder[event_id]
             if waited_on and event_id in waited_on:
-                waited_on.pop(event_id).set_result(finished)
+                waiting = waited_on.pop(event_id)
+                if not waiting.done():  # awaited shielded only: never cancelled
+                    waiting.set_result(finished)

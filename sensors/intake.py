@@ -26,7 +26,7 @@ from bus.errors import EventValidationError
 from bus.events import BusEvent
 from sensors.dispatch import Dispatcher
 from sensors.handlers import MissingHook
-from sensors.metrics import DEAD_LETTERS, events_consumed, handler_kind, handler_runs
+from sensors.metrics import DEAD_LETTERS, events_consumed
 from sensors.subscription import Subscription
 from sensors.work import Unfinished, Work
 
@@ -43,7 +43,7 @@ class Leftovers:
     #: Entries with handlers that failed or still run, and those handlers.
     retrying: dict[Delivery, list[Unfinished]] = field(default_factory=dict)
     #: Copies of events other held entries carry, and what settles those entries.
-    copies: dict[Delivery, tuple[Work, asyncio.Future[bool]]] = field(default_factory=dict)
+    copies: dict[Delivery, asyncio.Future[bool]] = field(default_factory=dict)
 
 
 class DecodedEvents:
@@ -146,6 +146,11 @@ class Intake:
     def __repr__(self) -> str:
         return f"<Intake tasks={len(self.tasks)} handled={self.handled}>"
 
+    @property
+    def free_slots(self) -> int:
+        """Entries it may take on before reading waits (``max_in_flight`` when idle)."""
+        return self._capacity.free
+
     async def hand_out(
         self, subscription: Subscription, deliveries: list[Delivery]
     ) -> asyncio.Event:
@@ -244,8 +249,8 @@ class Intake:
         for delivery, unfinished in left.retrying.items():
             self._track(self._follow_up(subscription, delivery, unfinished))
             settled.add(delivery)
-        for delivery, (work, original) in left.copies.items():
-            self._track(self._follow_original(subscription, delivery, work, original))
+        for delivery, original in left.copies.items():
+            self._track(self._follow_original(subscription, delivery, original))
             settled.add(delivery)
         return [delivery for delivery in deliveries if delivery not in settled]
 
@@ -311,34 +316,27 @@ class Intake:
                 events_consumed(subscription.group).inc()
 
     async def _follow_original(
-        self,
-        subscription: Subscription,
-        delivery: Delivery,
-        work: Work,
-        original: asyncio.Future[bool],
+        self, subscription: Subscription, delivery: Delivery, original: asyncio.Future[bool]
     ) -> None:
-        """A copy of an event whose handlers another held entry runs: acked once that entry
-        is finished, handed back (for a reclaim, which asks the ledger) if it is."""
-        settled: set[Delivery] = set()
+        """A copy of an event whose handlers another held entry runs: once that entry is
+        finished, handled as a redelivery (the ledger skips what the original recorded, so
+        only what it dead-lettered runs again: a replay's purpose); handed back (for a
+        reclaim) if the original is, or if the worker stops meanwhile."""
         finished = False
         try:
             finished = await asyncio.shield(original)  # shared with the event's other copies
         finally:
-            self._settle(subscription, delivery, settled, finished=finished)
-            subscription.flush_acks_soon()
-        if finished:
-            for handler in work.handlers:
-                handler_runs(handler_kind(handler.name), "skipped_duplicate").inc()
-            events_consumed(subscription.group).inc()
-        logger.info(
-            "%s entry=%s event_id=%s group=%s",
-            "skipped a copy of an event this worker handled"
-            if finished
-            else "handed back a copy with its original",
-            delivery.entry_id,
-            work.event.event_id,
-            subscription.group,
-        )
+            if not finished:  # handed back, or the worker stops
+                self._settle(subscription, delivery, set(), finished=False)
+                logger.info(
+                    "handed back a copy of an event with its original entry=%s group=%s",
+                    delivery.entry_id,
+                    subscription.group,
+                )
+        if not finished:
+            return
+        delivery.first_delivery = False  # the original's hooks ran: ask the ledger
+        await self._handle(subscription, [delivery], asyncio.Event())  # settles it
 
     def _settle_finished(
         self, subscription: Subscription, deliveries: list[Delivery], settled: set[Delivery]
@@ -407,12 +405,11 @@ class Intake:
                 await self._dead_letter_missing(delivery, event, missing)
             if handlers:
                 check = not (delivery.first_delivery and subscription.trusts_first_deliveries)
-                work = Work(event, handlers, delivery.stream, delivery.entry_id, check)
                 original = held_events.claim(event.event_id, delivery)
                 if original is None:
-                    batch.append(work)
+                    batch.append(Work(event, handlers, delivery.stream, delivery.entry_id, check))
                 else:
-                    left.copies[delivery] = (work, original)
+                    left.copies[delivery] = original
         unfinished = await self._dispatcher.first_attempts(
             batch, ends_last=subscription.in_run_order, checked=started
         )

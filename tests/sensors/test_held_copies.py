@@ -2,8 +2,8 @@
 
 The ledger records a handler only once it has ended, so a resend (or a replay) read in a
 later batch while the original's hook still runs would find no record and run the hook
-again. Within a worker the copy waits for the original entry instead: acked once it is
-finished, handed back with it.
+again. Within a worker the copy waits for the original entry instead: then it asks the
+ledger (only what the original did not record runs), or it is handed back with it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from sensors.intake import Intake
 from sensors.subscription import Subscription
 from tests.conftest import TEST_PREFIX
 from tests.sensors.dispatchers import make_dispatcher
+from tests.streams import read_stream
 
 KEYS = Keys(prefix=TEST_PREFIX)
 STREAM = f"{TEST_PREFIX}:copies"
@@ -44,33 +45,46 @@ FAILED = OpEvent(
 
 
 @dataclass
-class SlowHook:
-    """A hook that runs until ``release`` is set (a slow Slack call, say)."""
+class Hooks:
+    """``hook:page`` runs until ``release`` is set (a slow Slack call, say); with
+    ``failing``, ``hook:chat`` fails every attempt (dead-lettered after three) until
+    ``fixed`` is set."""
 
+    failing: bool = False
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    fixed: asyncio.Event = field(default_factory=asyncio.Event)
     started: list[str] = field(default_factory=list)
+    chat_attempts: int = 0
 
     def select(self, event: BusEvent) -> tuple[list[Handler], list[MissingHook]]:
         async def page() -> None:
             self.started.append(event.event_id)
             await self.release.wait()
 
-        return [Handler(name="hook:page", fn=page, build_args=lambda _: ())], []
+        async def chat() -> None:
+            self.chat_attempts += 1
+            if not self.fixed.is_set():
+                raise RuntimeError("slack is down")
+
+        handlers = [Handler(name="hook:page", fn=page, build_args=lambda _: ())]
+        if self.failing:
+            handlers.append(Handler(name="hook:chat", fn=chat, build_args=lambda _: ()))
+        return handlers, []
 
 
 @dataclass
 class Bench:
     intake: Intake
     subscription: Subscription
-    hook: SlowHook
+    hook: Hooks
     add_and_read: Callable[[int], Awaitable[list[Delivery]]]
 
 
 @asynccontextmanager
-async def bench(redis_url: str) -> AsyncIterator[Bench]:
+async def bench(redis_url: str, hook: Hooks | None = None) -> AsyncIterator[Bench]:
     client = connect_async(BusSettings(redis_url=redis_url))
     threads = HookThreads(4, spare=1)
-    hook = SlowHook()
+    hook = hook or Hooks()
     consumer = Consumer(client, streams=[STREAM], group=GROUP, consumer="w")
     await consumer.ensure_group()
     subscription = Subscription(consumer, hook.select)
@@ -120,10 +134,44 @@ def test_a_copy_read_while_its_original_runs_waits_and_is_acked_after_it(
             b.hook.release.set()
             await until(lambda: not b.intake.tasks)
             assert len(b.subscription.held_events) == 0
+            assert b.intake.free_slots == 16  # every slot given back
             assert await b.subscription.flush_acks()
 
     asyncio.run(main())
 
+    assert pending(redis_client) == 0
+
+
+def test_a_replayed_dead_letter_read_while_its_original_runs_runs_again(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    dead = KEYS.dead_letter_for(STREAM)
+    hooks = Hooks(failing=True)
+
+    async def main() -> None:
+        async with bench(redis_url, hooks) as b:
+            await b.intake.hand_out(b.subscription, await b.add_and_read(1))
+            # hook:chat is dead-lettered while hook:page still runs: the entry stays held.
+            await until(lambda: bool(redis_client.xlen(dead)))
+            # Slack is fixed and the letter replayed (a copy of the event, as
+            # ``hookbus dlq replay`` adds it) before the original entry is settled.
+            b.hook.fixed.set()
+            [(letter_id, fields)] = read_stream(redis_client, dead)
+            redis_client.xadd(STREAM, {EVENT_FIELD: fields[b"payload"]})
+            redis_client.xdel(dead, letter_id)
+            replay = await b.subscription.consumer.read(count=10, block_ms=None)
+            await b.intake.hand_out(b.subscription, replay)
+            await asyncio.sleep(0.2)
+            assert b.hook.chat_attempts == 3  # the replay waits for the original
+            b.hook.release.set()
+            await until(lambda: not b.intake.tasks)
+            assert await b.subscription.flush_acks()
+
+    asyncio.run(main())
+
+    assert hooks.chat_attempts == 4  # ran again, and succeeded
+    assert len(hooks.started) == 1  # hook:page's record skipped it
+    assert redis_client.xlen(dead) == 0
     assert pending(redis_client) == 0
 
 
@@ -160,6 +208,7 @@ def test_a_copy_is_handed_back_with_its_original(redis_url: str, redis_client: r
             assert b.subscription.held_count == 0  # both handed back: nothing refreshed
             assert not b.subscription.has_finished()
             assert len(b.subscription.held_events) == 0
+            assert b.intake.free_slots == 16  # every slot given back
 
     asyncio.run(main())
 
