@@ -41,7 +41,7 @@ import redis
 from bus.connection import may_resend
 from bus.events import OpEvent, RunEvent, encode_event
 from bus.keys import HOOKS_GROUP, Keys
-from bus.runs import EVENT_FIELD, PUBLISH_SCRIPT, RunRecord, publish_args
+from bus.runs import EVENT_FIELD, FLUSH_BATCH, PUBLISH_SCRIPT, RunRecord, publish_args
 from bus.spool import SpoolFile
 from bus.states import OpState, RunState
 
@@ -56,8 +56,6 @@ __all__ = ["EVENT_FIELD", "Publisher", "RecordSource", "can_wait"]
 #: After Redis failed, wait this long before the next attempt, doubling up to the maximum.
 RETRY_FIRST_DELAY_S: Final = 0.5
 RETRY_MAX_DELAY_S: Final = 15.0
-#: Events per round trip (one ``PUBLISH_SCRIPT``) when delivering a backlog.
-FLUSH_BATCH: Final = 500
 #: Events written to the spool with fsync: losing one of these would lose an alert.
 _DURABLE_STATES: Final = frozenset(
     {OpState.FAILED, OpState.CRASHED, *(state for state in RunState if state.is_terminal)}
@@ -311,7 +309,10 @@ class Publisher:
                     return
                 batch = list(itertools.islice(self._backlog, FLUSH_BATCH))
                 record = self._record if len(batch) == len(self._backlog) else None
-                first_send = self._maybe_sent == 0 and self._marks_first_sends
+                # Some of it may be in the stream already (a round trip went unanswered):
+                # the script adds only what is not (``bus.resends``).
+                resend = self._maybe_sent > 0
+                first_send = not resend and self._marks_first_sends
                 # Counted as maybe in the stream until Redis answers: cut short by anything
                 # (a lost reply, a signal's exception), it is sent again unmarked.
                 self._maybe_sent = max(self._maybe_sent, len(batch))
@@ -327,13 +328,22 @@ class Publisher:
                 timeout_s=self._timeout_s,
                 max_len=self._max_len,
                 first_send=first_send,
+                resend=resend,
             )
-            if self._script(keys=script_keys, args=args) == 0:
+            outcome = int(self._script(keys=script_keys, args=args))
+            if outcome == 0:
                 # The run was declared crashed (only a batch carrying a record checks the
                 # tombstone, so ``built`` is set): send nothing more for it.
                 if built is not None:
                     self.declared_crashed(built.run.run_id)
                 return
+            if outcome > 1:
+                logger.info(
+                    "resend: events=%d of %d were already in the stream (an unanswered round "
+                    "trip had added them); not added again",
+                    outcome - 1,
+                    len(batch),
+                )
             if not self._sent(len(batch), record):
                 return
 

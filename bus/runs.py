@@ -45,6 +45,7 @@ from bus.events import (
     utc_now,
 )
 from bus.keys import Keys
+from bus.resends import ALREADY_ADDED_LUA
 from bus.states import OpState, RunState
 
 #: The hash field holding the JSON ``RunRecord`` (``seq`` and ``state`` are copied next to
@@ -135,24 +136,35 @@ async def server_time(client: Any) -> datetime:
     return datetime.fromtimestamp(float(raw), UTC)
 
 
+#: Events per ``PUBLISH_SCRIPT`` round trip when a backlog or a spool is delivered.
+FLUSH_BATCH: Final = 500
+
 #: Publish a batch of events and keep the run's record, in one atomic script (one round
 #: trip, one Cluster slot). KEYS: record, liveness ZSET, tombstone, then one stream per
 #: event. ARGV: mode (``record``, ``terminal`` or ``none``), run_id, timeout_s, record
-#: JSON, seq, state, max_len (empty: no trimming), first send (``1`` marks every entry
-#: with ``FIRST_SEND_FIELD``; empty: none), then the events' JSON. Unless the mode
-#: is ``none``, a set tombstone (the run's crash was published) makes it write nothing
-#: and return 0. ``record`` writes the record and pushes the deadline to the server's
-#: now + timeout_s; ``terminal`` deletes both. Returns 1.
+#: JSON, seq, state, max_len (empty: no trimming), how the events are sent (``1``: a first
+#: send, every entry marked with ``FIRST_SEND_FIELD``; ``resend``: an event already among
+#: its stream's newest entries is not added again, ``bus.resends``; empty: neither), then
+#: the events' JSON. Unless the mode is ``none``, a set tombstone (the run's crash was
+#: published) makes it write nothing and return 0. ``record`` writes the record and
+#: pushes the deadline to the server's now + timeout_s; ``terminal`` deletes both. Returns
+#: 1 plus the number of events not added again.
 PUBLISH_SCRIPT: Final = (
-    """
+    ALREADY_ADDED_LUA
+    + """
 if ARGV[1] ~= 'none' and redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local fields = {'event', ''}
 if ARGV[8] == '1' then fields = {'event', '', 'first_send', '1'} end
+local added, skipped = {}, 0
+if ARGV[8] == 'resend' then added = already_added(9, 5) end
 for i = 9, #ARGV do
-  fields[2] = ARGV[i]
-  if ARGV[7] == '' then
+  if next(added) ~= nil and added[event_id_of(ARGV[i]) or ''] then
+    skipped = skipped + 1
+  elseif ARGV[7] == '' then
+    fields[2] = ARGV[i]
     redis.call('XADD', KEYS[i - 5], '*', unpack(fields))
   else
+    fields[2] = ARGV[i]
     redis.call('XADD', KEYS[i - 5], 'MAXLEN', '~', ARGV[7], '*', unpack(fields))
   end
 end
@@ -166,7 +178,7 @@ elseif ARGV[1] == 'record' then
     + """
   redis.call('ZADD', KEYS[2], string.format('%.3f', now + tonumber(ARGV[3])), ARGV[2])
 end
-return 1
+return 1 + skipped
 """
 )
 
@@ -201,23 +213,33 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%.3f', now),
 
 
 def publish_args(
-    keys: Keys,
+    keys: Keys | None,
     events: list[tuple[str, bytes]],
     record: RunRecord | None,
     *,
     timeout_s: float,
     max_len: int | None,
     first_send: bool = False,
+    resend: bool = False,
 ) -> tuple[list[str], list[str | bytes]]:
     """``KEYS`` and ``ARGV`` of ``PUBLISH_SCRIPT`` for ``(stream, payload)`` pairs.
 
-    Without a record (a batch in the middle of a backlog) the first three keys only
-    repeat the first stream (same slot; unused).
+    Without a record (a batch in the middle of a backlog, a spool) the first three keys
+    only repeat the first stream (same slot; unused), and ``keys`` may be ``None``.
+
+    Args:
+        first_send: mark every entry as its event's only copy (``FIRST_SEND_FIELD``).
+        resend: some of the events may be in their streams already (a round trip that
+            went unanswered): those are not added again (``bus.resends``).
     """
+    if first_send and resend:
+        raise ValueError("a batch is a first send or a resend, not both")
     streams = [stream for stream, _ in events]
     if record is None:
         head = [streams[0]] * 3
         args: list[str | bytes] = ["none", "", "0", "", "0", ""]
+    elif keys is None:
+        raise ValueError("writing a run record needs the Keys to name it")
     else:
         run_id = record.run.run_id
         head = [keys.run_record(run_id), keys.runs_alive_for_run(run_id), keys.run_crashed(run_id)]
@@ -225,7 +247,7 @@ def publish_args(
         args = [mode, run_id, repr(float(timeout_s)), record.model_dump_json()]
         args += [str(record.seq), str(record.state)]
     args.append("" if max_len is None else str(max_len))
-    args.append("1" if first_send else "")
+    args.append("1" if first_send else "resend" if resend else "")
     args.extend(payload for _, payload in events)
     return head + streams, args
 

@@ -20,7 +20,7 @@ from typing import IO, Final
 import redis
 
 from bus.keys import HOOKS_GROUP, Keys
-from bus.runs import EVENT_FIELD
+from bus.runs import FLUSH_BATCH, PUBLISH_SCRIPT, publish_args
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +125,9 @@ def flush_spool(
     """Publish the spool files no live process holds, each in order, then delete them.
 
     Used by ``hookbus spool flush``, by ``hookbus run`` before it starts a run, and by its
-    supervisor after the child ended. An event already delivered before its process died
-    may be delivered again; workers run each (event, hook) once (``bus.ledger``).
+    supervisor after the child ended. An event already among its stream's newest entries
+    (its process's last round trip ran, unanswered) is not added again (``bus.resends``);
+    one further back is, and workers run each (event, hook) once (``bus.ledger``).
 
     Args:
         last_seqs: filled with the ``seq`` of the last published event per run id (the
@@ -136,12 +137,13 @@ def flush_spool(
             events would follow the run's terminal ``crashed``.
 
     Returns:
-        How many events were published.
+        How many events were added.
 
     Raises:
         redis.RedisError: Redis did not answer (the files stay for the next flush).
     """
     total = 0
+    publish = client.register_script(PUBLISH_SCRIPT)
     for path, _handle in unlocked_spool_files(directory):
         entries = read_spool(path)
         if keys is not None and client.exists(keys.run_crashed(path.stem)):
@@ -155,15 +157,29 @@ def flush_spool(
             continue
         for stream in dict.fromkeys(stream for stream, _ in entries):
             _ensure_hooks_group(client, stream)
-        pipe = client.pipeline(transaction=False)
-        for stream, payload in entries:
-            pipe.xadd(stream, {EVENT_FIELD: payload})
-        pipe.execute()
+        added = 0
+        for start in range(0, len(entries), FLUSH_BATCH):
+            # Any of them may be in Redis already: its process's last round trip may have
+            # run unanswered, or an earlier flush failed half-way. Those are not added again.
+            script_keys, args = publish_args(
+                None,
+                entries[start : start + FLUSH_BATCH],
+                None,
+                timeout_s=0,
+                max_len=None,
+                resend=True,
+            )
+            added += min(FLUSH_BATCH, len(entries) - start) - (int(publish(script_keys, args)) - 1)
         path.unlink()
-        total += len(entries)
+        total += added
         if last_seqs is not None and entries:
             last_seqs[path.stem] = _seq_of(entries[-1][1])
-        logger.info("spool flushed path=%s events=%d", path, len(entries))
+        logger.info(
+            "spool flushed path=%s events=%d already_in_redis=%d",
+            path,
+            added,
+            len(entries) - added,
+        )
     return total
 
 

@@ -21,6 +21,7 @@ from bus.connection import connect, may_resend
 from bus.events import decode_event
 from bus.publisher import RETRY_FIRST_DELAY_S
 from bus.redis_server import RedisServer
+from bus.resends import RESEND_LOOKBACK
 from bus.runs import EVENT_FIELD, FIRST_SEND_FIELD
 from bus.settings import BusSettings
 from tests.conftest import TEST_PREFIX
@@ -35,10 +36,13 @@ def op_event(seq: int) -> OpEvent:
     return OpEvent(seq=seq, run=RUN, op=op_info, from_state=None, to_state=OpState.FAILED)
 
 
-def entries(client: redis.Redis) -> list[tuple[int, bool]]:
-    """Each entry's event seq, and whether the entry carries the first-send mark."""
+def entries(client: redis.Redis, *, skip_others: bool = False) -> list[tuple[int, bool]]:
+    """Each entry's event seq, and whether the entry carries the first-send mark
+    (``skip_others``: leave out entries that are not this run's events)."""
     found = []
     for _, fields in read_stream(client, KEYS.stream_for_run(RUN.run_id)):
+        if skip_others and RUN.run_id.encode() not in fields[EVENT_FIELD]:
+            continue
         event = decode_event(fields[EVENT_FIELD])
         assert isinstance(event, OpEvent)
         found.append((event.seq, fields.get(FIRST_SEND_FIELD) == b"1"))
@@ -107,19 +111,44 @@ def interrupted_after(delay_s: float) -> Iterator[None]:
         signal.signal(signal.SIGUSR2, previous)
 
 
-def test_an_event_whose_round_trip_was_cut_short_goes_again_unmarked() -> None:
+def cut_short(publisher: Publisher, redis_pid: int, event: OpEvent) -> None:
+    """Publish ``event`` while Redis takes the round trip but answers nothing, until the
+    call is interrupted; then let Redis run it: the event is in the stream, unanswered."""
+    os.kill(redis_pid, signal.SIGSTOP)
+    with pytest.raises(Interrupted), interrupted_after(0.2):
+        publisher.publish(event)  # a failure: sent before publish returns
+    os.kill(redis_pid, signal.SIGCONT)
+
+
+def test_an_event_whose_round_trip_was_cut_short_is_not_added_again() -> None:
     with stopped_redis() as (client, redis_pid):
         publisher = Publisher(client, keys=KEYS)
         try:
             assert publisher.publish(op_event(1))
-            os.kill(redis_pid, signal.SIGSTOP)  # takes the next script, answers nothing yet
-            with pytest.raises(Interrupted), interrupted_after(0.2):
-                publisher.publish(op_event(2))  # a failure: sent before publish returns
-            os.kill(redis_pid, signal.SIGCONT)  # runs it now: event 2 is in the stream
-            assert publisher.publish(op_event(3))  # 2 goes again, with 3
+            cut_short(publisher, redis_pid, op_event(2))
+            assert publisher.publish(op_event(3))  # 2 is resent with 3: found, not added
 
-            # The second copy of 2 is no first send: the ledger checks it.
-            assert entries(client) == [(1, True), (2, True), (2, False), (3, False)]
+            # What follows an unanswered round trip is no first send: the ledger checks it.
+            assert entries(client) == [(1, True), (2, True), (3, False)]
+        finally:
+            publisher.close()
+
+
+def test_a_resend_whose_original_is_further_back_than_the_look_back_adds_it_again() -> None:
+    with stopped_redis() as (client, redis_pid):
+        publisher = Publisher(client, keys=KEYS)
+        try:
+            assert publisher.publish(op_event(1))
+            cut_short(publisher, redis_pid, op_event(2))
+            stream = KEYS.stream_for_run(RUN.run_id)
+            pipe = client.pipeline(transaction=False)
+            for _ in range(RESEND_LOOKBACK):  # other runs' events, on a busy shard
+                pipe.xadd(stream, {EVENT_FIELD: b'{"event_id":"other"}'})
+            pipe.execute()
+            assert publisher.publish(op_event(3))
+
+            # The documented limit: the ledger deals with the copy, as for a replay.
+            assert [seq for seq, _ in entries(client, skip_others=True)] == [1, 2, 2, 3]
         finally:
             publisher.close()
 
@@ -143,7 +172,10 @@ def test_a_crash_declared_while_a_batch_is_in_flight_raises_nothing() -> None:
             publisher.close()
 
 
-def test_a_client_that_resends_on_its_own_gets_no_marks(redis_url: str) -> None:
+def test_a_client_that_resends_on_its_own_gets_no_marks(
+    redis_url: str,
+    redis_client: redis.Redis,  # the database emptied before and after
+) -> None:
     resending = redis.Redis.from_url(redis_url, retry=Retry(NoBackoff(), 3))
     assert may_resend(resending)
     assert not may_resend(connect(BusSettings(redis_url=redis_url)))
