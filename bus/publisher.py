@@ -130,6 +130,12 @@ class Publisher:
         #: How many of the backlog's oldest events may already be in Redis (being sent, or
         #: a round trip failed, or spooled): sent with no ``bus.runs.FIRST_SEND_FIELD``.
         self._maybe_sent = 0
+        #: How many of the backlog's oldest events were in a round trip that got no answer
+        #: (or is under way): only these can be in the stream, so only a batch holding
+        #: some is sent as a resend, which looks for them first (``bus.resends``). Unlike
+        #: ``_maybe_sent``, what merely waited through an outage is not counted: a backlog
+        #: of thousands pays for one look-up, not one per batch.
+        self._attempted = 0
         self.published = 0
         #: Set once Redis says this run's crash was published (see ``declared_crashed``).
         self.crashed_by_others = False
@@ -159,7 +165,7 @@ class Publisher:
             self.crashed_by_others = True
             dropped = len(self._backlog)
             self._backlog.clear()
-            self._maybe_sent = 0
+            self._maybe_sent = self._attempted = 0
             self._record = None
             if self._spool is not None:
                 self._spool.discard()
@@ -309,13 +315,14 @@ class Publisher:
                     return
                 batch = list(itertools.islice(self._backlog, FLUSH_BATCH))
                 record = self._record if len(batch) == len(self._backlog) else None
+                first_send = self._maybe_sent == 0 and self._marks_first_sends
                 # Some of it may be in the stream already (a round trip went unanswered):
                 # the script adds only what is not (``bus.resends``).
-                resend = self._maybe_sent > 0
-                first_send = not resend and self._marks_first_sends
+                resend = self._attempted > 0
                 # Counted as maybe in the stream until Redis answers: cut short by anything
                 # (a lost reply, a signal's exception), it is sent again unmarked.
                 self._maybe_sent = max(self._maybe_sent, len(batch))
+                self._attempted = max(self._attempted, len(batch))
             for stream in {stream for stream, _, _ in batch} - self._groups_ready:
                 self._ensure_hooks_group(stream)
             built = None
@@ -356,6 +363,7 @@ class Publisher:
             for _ in range(count):
                 self._backlog.popleft()
             self._maybe_sent = max(0, self._maybe_sent - count)
+            self._attempted = max(0, self._attempted - count)
             self.published += count
             if record is not None and self._record is record:
                 self._record = None

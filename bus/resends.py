@@ -11,9 +11,9 @@ workers handling the two copies at the same moment would both run it.
 So a resend asks its stream first, in the same atomic script: an event whose id is among
 the newest ``RESEND_LOOKBACK`` entries of its stream is not added again. A lost reply is
 resent within seconds, so its original is among the newest entries; further back (a long
-outage on a busy stream) the event goes again, and the ledger deals with the copy as
-before. First attempts are never checked: the scan costs Redis about 3 µs per entry, paid
-only when a round trip failed.
+outage on a busy stream) the event goes again, and the workers deal with the copy as
+before. First attempts are never checked: the scan costs Redis about 4 µs per entry read
+(8 ms for all 2,000), paid only for the events of a round trip that got no answer.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Final
 
 import redis
+from redis.commands.core import Script
 
 from bus.keys import HOOKS_GROUP, Keys
 from bus.runs import FLUSH_BATCH, PUBLISH_SCRIPT, publish_args
@@ -157,19 +158,7 @@ def flush_spool(
             continue
         for stream in dict.fromkeys(stream for stream, _ in entries):
             _ensure_hooks_group(client, stream)
-        added = 0
-        for start in range(0, len(entries), FLUSH_BATCH):
-            # Any of them may be in Redis already: its process's last round trip may have
-            # run unanswered, or an earlier flush failed half-way. Those are not added again.
-            script_keys, args = publish_args(
-                None,
-                entries[start : start + FLUSH_BATCH],
-                None,
-                timeout_s=0,
-                max_len=None,
-                resend=True,
-            )
-            added += min(FLUSH_BATCH, len(entries) - start) - (int(publish(script_keys, args)) - 1)
+        added = _add_missing(publish, entries)
         path.unlink()
         total += added
         if last_seqs is not None and entries:
@@ -181,6 +170,26 @@ def flush_spool(
             len(entries) - added,
         )
     return total
+
+
+def _add_missing(publish: Script, entries: list[tuple[str, bytes]]) -> int:
+    """Add the spool's events that are not in Redis yet, in order; return how many.
+
+    Any may be there already: its process's last round trip may have run unanswered, or
+    an earlier flush failed half-way. Both sent the events in the spool's order, so what
+    Redis holds is where the file starts: each chunk is sent as a resend (``bus.resends``)
+    until one finds some of its events missing, and the rest go without the look-up.
+    """
+    added, resend = 0, True
+    for start in range(0, len(entries), FLUSH_BATCH):
+        chunk = entries[start : start + FLUSH_BATCH]
+        script_keys, args = publish_args(
+            None, chunk, None, timeout_s=0, max_len=None, resend=resend
+        )
+        new = len(chunk) - (int(publish(keys=script_keys, args=args)) - 1)
+        added += new
+        resend = resend and new == 0
+    return added
 
 
 def _ensure_hooks_group(client: redis.Redis, stream: str) -> None:

@@ -12,7 +12,7 @@ import redis
 
 from bus import Keys, OpEvent, OpInfo, OpState, RunInfo
 from bus.events import encode_event
-from bus.runs import EVENT_FIELD
+from bus.runs import EVENT_FIELD, FLUSH_BATCH
 from bus.spool import SpoolFile, flush_spool, read_spool, unlocked_spool_files
 from tests.conftest import TEST_PREFIX
 from tests.streams import read_stream
@@ -70,6 +70,26 @@ def test_a_flush_adds_only_the_events_not_already_in_redis(
     assert flush_spool(redis_client, tmp_path, keys=KEYS) == 1
     assert [seq_of(fields) for _, fields in read_stream(redis_client, stream)] == [1, 2, 3]
     assert flush_spool(redis_client, tmp_path, keys=KEYS) == 0  # the file is gone
+
+
+def test_a_flush_half_done_before_is_finished_without_copies(
+    tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    # A first flush failed after its first chunk and three events of the second.
+    stream = KEYS.stream_for_run(RUN.run_id)
+    events = [op_event(seq) for seq in range(1, FLUSH_BATCH + 11)]
+    pipe = redis_client.pipeline(transaction=False)
+    for event in events[: FLUSH_BATCH + 3]:
+        pipe.xadd(stream, {EVENT_FIELD: encode_event(event)})
+    pipe.execute()
+    spool = SpoolFile(tmp_path, RUN.run_id)
+    for event in events:
+        spool.append(stream, encode_event(event), fsync=False)
+    spool.close()
+
+    assert flush_spool(redis_client, tmp_path, keys=KEYS) == 7
+    seqs = [seq_of(fields) for _, fields in read_stream(redis_client, stream)]
+    assert seqs == list(range(1, FLUSH_BATCH + 11))
 
 
 def seq_of(fields: dict[bytes, bytes]) -> int:
