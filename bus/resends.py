@@ -25,17 +25,25 @@ RESEND_LOOKBACK: Final = 2000
 #: Entries read per ``XREVRANGE`` of the look-back (one Lua table each, so not all at once).
 _PAGE: Final = 250
 
-#: Lua: ``already_added(first, key_shift)``, the set of event ids among ``ARGV[first..]``
-#: (each added to stream ``KEYS[i - key_shift]``) that are already among the newest
-#: ``RESEND_LOOKBACK`` entries of their stream. An event's id is the first ``event_id`` of
-#: its JSON, where ``bus.events.encode_event`` puts it. Needs Redis 6.2 (exclusive ranges).
-ALREADY_ADDED_LUA: Final = (
-    """
-local function event_id_of(payload) return string.match(payload, '"event_id":"([^"]+)"') end
-local function already_added(first, key_shift)
-  local wanted, left, found = {}, {}, {}
-  for i = first, #ARGV do
-    local id, stream = event_id_of(ARGV[i]), KEYS[i - key_shift]
+
+#: Lua, a block that sets ``added`` (declared before it) to the set of indexes ``i`` of
+#: ``ARGV[first..]`` whose event (added to stream ``KEYS[i - key_shift]``) is already among
+#: the newest ``RESEND_LOOKBACK`` entries of its stream. A block rather than a function, so
+#: that a first send, which skips it, creates no closure. An event's id is the first
+#: ``event_id`` of its JSON, where ``bus.events.encode_event`` puts it. Needs Redis 6.2
+#: (exclusive ranges).
+def already_added_lua(first: int, key_shift: int) -> str:
+    """The block, for events from ``ARGV[first]`` on, each in ``KEYS[i - key_shift]``."""
+    return (
+        """
+do
+  local pattern, wanted, left, found = '"event_id":"([^"]+)"', {}, {}, {}
+  for i = """
+        + str(first)
+        + """, #ARGV do
+    local id, stream = string.match(ARGV[i], pattern), KEYS[i - """
+        + str(key_shift)
+        + """]
     if id then
       if not wanted[stream] then wanted[stream], left[stream] = {}, 0 end
       if wanted[stream][id] == nil then
@@ -47,15 +55,15 @@ local function already_added(first, key_shift)
   for stream, ids in pairs(wanted) do
     local last, scanned = '+', 0
     while left[stream] > 0 and scanned < """
-    + str(RESEND_LOOKBACK)
-    + """ do
+        + str(RESEND_LOOKBACK)
+        + """ do
       local page = redis.call('XREVRANGE', stream, last, '-', 'COUNT', """
-    + str(_PAGE)
-    + """)
+        + str(_PAGE)
+        + """)
       for _, entry in ipairs(page) do
         local fields = entry[2]
         for j = 1, #fields - 1, 2 do
-          local id = fields[j] == 'event' and event_id_of(fields[j + 1])
+          local id = fields[j] == 'event' and string.match(fields[j + 1], pattern)
           if id and ids[id] then
             ids[id] = false
             found[id] = true
@@ -65,12 +73,18 @@ local function already_added(first, key_shift)
       end
       scanned = scanned + #page
       if #page < """
-    + str(_PAGE)
-    + """ then break end
+        + str(_PAGE)
+        + """ then break end
       last = '(' .. page[#page][1]
     end
   end
-  return found
+  added = {}
+  for i = """
+        + str(first)
+        + """, #ARGV do
+    local id = string.match(ARGV[i], pattern)
+    if id and found[id] then added[i] = true end
+  end
 end
 """
-)
+    )

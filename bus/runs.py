@@ -45,7 +45,7 @@ from bus.events import (
     utc_now,
 )
 from bus.keys import Keys
-from bus.resends import ALREADY_ADDED_LUA
+from bus.resends import already_added_lua
 from bus.states import OpState, RunState
 
 #: The hash field holding the JSON ``RunRecord`` (``seq`` and ``state`` are copied next to
@@ -150,15 +150,16 @@ FLUSH_BATCH: Final = 500
 #: pushes the deadline to the server's now + timeout_s; ``terminal`` deletes both. Returns
 #: 1 plus the number of events not added again.
 PUBLISH_SCRIPT: Final = (
-    ALREADY_ADDED_LUA
-    + """
+    """
 if ARGV[1] ~= 'none' and redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local fields = {'event', ''}
 if ARGV[8] == '1' then fields = {'event', '', 'first_send', '1'} end
-local added, skipped = {}, 0
-if ARGV[8] == 'resend' then added = already_added(9, 5) end
+local added, skipped = false, 0
+if ARGV[8] == 'resend' then"""
+    + already_added_lua(9, 5)
+    + """end
 for i = 9, #ARGV do
-  if next(added) ~= nil and added[event_id_of(ARGV[i]) or ''] then
+  if added and added[i] then
     skipped = skipped + 1
   elseif ARGV[7] == '' then
     fields[2] = ARGV[i]
