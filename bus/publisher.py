@@ -136,6 +136,9 @@ class Publisher:
         #: ``_maybe_sent``, what merely waited through an outage is not counted: a backlog
         #: of thousands pays for one look-up, not one per batch.
         self._attempted = 0
+        #: How many of the backlog's oldest events are in the spool file already (the file
+        #: also holds events delivered since: it is dropped once the backlog is empty).
+        self._spooled = 0
         self.published = 0
         #: Set once Redis says this run's crash was published (see ``declared_crashed``).
         self.crashed_by_others = False
@@ -165,7 +168,7 @@ class Publisher:
             self.crashed_by_others = True
             dropped = len(self._backlog)
             self._backlog.clear()
-            self._maybe_sent = self._attempted = 0
+            self._maybe_sent = self._attempted = self._spooled = 0
             self._record = None
             if self._spool is not None:
                 self._spool.discard()
@@ -364,6 +367,7 @@ class Publisher:
                 self._backlog.popleft()
             self._maybe_sent = max(0, self._maybe_sent - count)
             self._attempted = max(0, self._attempted - count)
+            self._spooled = max(0, self._spooled - count)
             self.published += count
             if record is not None and self._record is record:
                 self._record = None
@@ -396,8 +400,9 @@ class Publisher:
         if self._spool is None:
             return
         try:
-            for stream, payload, durable in list(self._backlog)[self._spool.lines :]:
+            for stream, payload, durable in list(self._backlog)[self._spooled :]:
                 self._spool.append(stream, payload, fsync=durable)
+                self._spooled += 1
         except OSError as exc:
             # A full or read-only disk must not fail the pipeline either: the events stay
             # in memory and go out if Redis answers before this process ends.
