@@ -8,82 +8,101 @@ the first attempt run, every event would then sit in its stream twice; the worke
 keeps a handler from running twice only once the first copy's handler has *ended*, and two
 workers handling the two copies at the same moment would both run it.
 
-So a resend asks its stream first, in the same atomic script: an event whose id is among
-the newest ``RESEND_LOOKBACK`` entries of its stream is not added again. A lost reply is
-resent within seconds, so its original is among the newest entries; further back (a long
-outage on a busy stream) the event goes again, and the workers deal with the copy as
-before. First attempts are never checked: the scan costs Redis about 4 µs per entry read
-(8 ms for all 2,000), paid only for the events of a round trip that got no answer.
+So a resend asks its stream first, in the same atomic script: an event whose exact bytes
+(a resend sends the very bytes it sent before) are among its stream's newest entries is
+not added again. A lost reply is resent within seconds, so its original is among the
+newest entries; further back (a long outage on a busy stream) the event goes again, and
+the workers deal with the copy as before. The look-back reads at most
+``RESEND_LOOKBACK`` entries and ``RESEND_LOOKBACK_BYTES`` of events, since reading them is
+what costs: about 4 ms when it finds nothing, for events of 0.6 to 256 kB
+(docs/operations.md). First attempts are never looked up.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-#: How many of a stream's newest entries a resend looks through for its events.
+#: How many of a stream's newest entries a resend looks through for its events, at most.
 RESEND_LOOKBACK: Final = 2000
-#: Entries read per ``XREVRANGE`` of the look-back (one Lua table each, so not all at once).
-_PAGE: Final = 250
+#: How many bytes of those entries' events it reads, at most (events with tracebacks are
+#: large: 2,000 of 100 kB would stall Redis for over a second).
+RESEND_LOOKBACK_BYTES: Final = 2_000_000
+#: Entries read per ``XREVRANGE`` of the look-back, at most: each page is one Lua table.
+#: Later pages are sized to what is left of the byte limit, so little is read past it.
+_PAGE: Final = 64
+#: The first page, read before the entries' size is known.
+_FIRST_PAGE: Final = 8
 
 
-#: Lua, a block that sets ``added`` (declared before it) to the set of indexes ``i`` of
-#: ``ARGV[first..]`` whose event (added to stream ``KEYS[i - key_shift]``) is already among
-#: the newest ``RESEND_LOOKBACK`` entries of its stream. A block rather than a function, so
-#: that a first send, which skips it, creates no closure. An event's id is the first
-#: ``event_id`` of its JSON, where ``bus.events.encode_event`` puts it. Needs Redis 6.2
-#: (exclusive ranges).
 def already_added_lua(first: int, key_shift: int) -> str:
-    """The block, for events from ``ARGV[first]`` on, each in ``KEYS[i - key_shift]``."""
+    """Lua: a block that sets ``added`` (declared before it) to the set of indexes ``i``
+    of ``ARGV[first..]`` whose event, headed for stream ``KEYS[i - key_shift]``, is already
+    among that stream's newest entries, byte for byte. A block rather than a function, so
+    that a first send, which skips it, creates no closure. Needs Redis 6.2 (exclusive
+    ranges)."""
     return (
         """
 do
-  local pattern, wanted, left, found = '"event_id":"([^"]+)"', {}, {}, {}
+  local wanted, left, found = {}, {}, {}
   for i = """
         + str(first)
         + """, #ARGV do
-    local id, stream = string.match(ARGV[i], pattern), KEYS[i - """
+    local stream = KEYS[i - """
         + str(key_shift)
         + """]
-    if id then
-      if not wanted[stream] then wanted[stream], left[stream] = {}, 0 end
-      if wanted[stream][id] == nil then
-        wanted[stream][id] = true
-        left[stream] = left[stream] + 1
-      end
+    if not wanted[stream] then wanted[stream], left[stream], found[stream] = {}, 0, {} end
+    if wanted[stream][ARGV[i]] == nil then
+      wanted[stream][ARGV[i]] = true
+      left[stream] = left[stream] + 1
     end
   end
-  for stream, ids in pairs(wanted) do
-    local last, scanned = '+', 0
-    while left[stream] > 0 and scanned < """
+  for stream, events in pairs(wanted) do
+    local last, entries, bytes, full = '+', 0, 0, true
+    while full and left[stream] > 0 and entries < """
         + str(RESEND_LOOKBACK)
+        + " and bytes < "
+        + str(RESEND_LOOKBACK_BYTES)
         + """ do
-      local page = redis.call('XREVRANGE', stream, last, '-', 'COUNT', """
+      -- Pages sized to what is left of the byte limit, at the entries' size so far.
+      local count = math.min("""
         + str(_PAGE)
+        + ", "
+        + str(RESEND_LOOKBACK)
+        + """ - entries)
+      if entries == 0 then count = math.min(count, """
+        + str(_FIRST_PAGE)
         + """)
+      else count = math.max(1, math.min(count, math.floor(("""
+        + str(RESEND_LOOKBACK_BYTES)
+        + """ - bytes) * entries / bytes))) end
+      local page = redis.call('XREVRANGE', stream, last, '-', 'COUNT', count)
+      full = #page == count
       for _, entry in ipairs(page) do
+        if bytes >= """
+        + str(RESEND_LOOKBACK_BYTES)
+        + """ then break end
+        entries = entries + 1
         local fields = entry[2]
         for j = 1, #fields - 1, 2 do
-          local id = fields[j] == 'event' and string.match(fields[j + 1], pattern)
-          if id and ids[id] then
-            ids[id] = false
-            found[id] = true
+          local value = fields[j + 1]
+          bytes = bytes + #value
+          if fields[j] == 'event' and events[value] then
+            events[value] = false
+            found[stream][value] = true
             left[stream] = left[stream] - 1
           end
         end
       end
-      scanned = scanned + #page
-      if #page < """
-        + str(_PAGE)
-        + """ then break end
-      last = '(' .. page[#page][1]
+      if full then last = '(' .. page[#page][1] end
     end
   end
   added = {}
   for i = """
         + str(first)
         + """, #ARGV do
-    local id = string.match(ARGV[i], pattern)
-    if id and found[id] then added[i] = true end
+    if found[KEYS[i - """
+        + str(key_shift)
+        + """]][ARGV[i]] then added[i] = true end
   end
 end
 """

@@ -44,7 +44,7 @@ from bus.events import (
     encode_event,
     utc_now,
 )
-from bus.keys import Keys
+from bus.keys import HOOKS_GROUP, Keys
 from bus.resends import already_added_lua
 from bus.states import OpState, RunState
 
@@ -145,15 +145,19 @@ FLUSH_BATCH: Final = 500
 #: JSON, seq, state, max_len (empty: no trimming), how the events are sent (``1``: a first
 #: send, every entry marked with ``FIRST_SEND_FIELD``; ``resend``: an event already among
 #: its stream's newest entries is not added again, ``bus.resends``; empty: neither), then
-#: the events' JSON. Unless the mode is ``none``, a set tombstone (the run's crash was
+#: the events' JSON. A stream that does not exist is created with its ``hooks`` group
+#: first. Unless the mode is ``none``, a set tombstone (the run's crash was
 #: published) makes it write nothing and return 0. ``record`` writes the record and
 #: pushes the deadline to the server's now + timeout_s; ``terminal`` deletes both. Returns
 #: 1 plus the number of events not added again.
 PUBLISH_SCRIPT: Final = (
     """
 if ARGV[1] ~= 'none' and redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-local fields = {'event', ''}
-if ARGV[8] == '1' then fields = {'event', '', 'first_send', '1'} end
+local xadd = {'', 'NOMKSTREAM'}
+if ARGV[7] ~= '' then xadd = {'', 'NOMKSTREAM', 'MAXLEN', '~', ARGV[7]} end
+xadd[#xadd + 1], xadd[#xadd + 2], xadd[#xadd + 3] = '*', 'event', ''
+local payload_at = #xadd
+if ARGV[8] == '1' then xadd[#xadd + 1], xadd[#xadd + 2] = 'first_send', '1' end
 local added, skipped = false, 0
 if ARGV[8] == 'resend' then"""
     + already_added_lua(9, 5)
@@ -161,12 +165,17 @@ if ARGV[8] == 'resend' then"""
 for i = 9, #ARGV do
   if added and added[i] then
     skipped = skipped + 1
-  elseif ARGV[7] == '' then
-    fields[2] = ARGV[i]
-    redis.call('XADD', KEYS[i - 5], '*', unpack(fields))
   else
-    fields[2] = ARGV[i]
-    redis.call('XADD', KEYS[i - 5], 'MAXLEN', '~', ARGV[7], '*', unpack(fields))
+    xadd[1], xadd[payload_at] = KEYS[i - 5], ARGV[i]
+    if not redis.call('XADD', unpack(xadd)) then
+      -- Redis lost the stream (restarted empty): create it with its hooks group first, as
+      -- the publisher does, so that this entry is delivered even if its reply is lost (and
+      -- a resend that finds it need not add it again).
+      redis.call('XGROUP', 'CREATE', KEYS[i - 5], '"""
+    + HOOKS_GROUP
+    + """', '$', 'MKSTREAM')
+      redis.call('XADD', unpack(xadd))
+    end
   end
 end
 if ARGV[1] == 'terminal' then

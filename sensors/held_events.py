@@ -1,7 +1,8 @@
 """Which events a group's held entries carry, so that a second copy waits for the first.
 
-A publisher that lost an ``XADD``'s reply adds its event again (``bus.runs``), and a
-dead-letter replay adds one by hand: the same event then sits in two entries. The ledger
+A dead-letter replay adds an event again by hand, and so does a publisher's resend whose
+original is further back than its look-up (``bus.resends``): the same event then sits in
+two entries. The ledger
 keeps a copy from running what already *succeeded*, but it is written only once a handler
 has ended, so a copy read while its original's handlers still run (in a later batch, the
 first still retrying or calling Slack; or next to it in one batch) would find no record

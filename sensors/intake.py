@@ -374,8 +374,8 @@ class Intake:
     ) -> Leftovers:
         """Decode a batch and run its handlers' first attempts; dead-letter what is invalid.
 
-        An entry whose event another held entry of the group carries (a copy: a resend or a
-        replay) runs nothing: it waits for that entry (``HeldEvents``).
+        An entry whose event another held entry of the group carries (a copy: a replay, say)
+        runs nothing: it waits for that entry (``HeldEvents``).
 
         ``started`` is set once the ledger has answered for the batch (its calls start).
 

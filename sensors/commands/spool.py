@@ -24,4 +24,7 @@ def spool_flush(debug: bool) -> None:
     configure_logging()
     settings = guard(debug, EngineSettings)
     count = guard(debug, lambda: flush_spool_dir(settings))
-    click.echo(f"published {count} spooled event(s) from {settings.spool_dir}")
+    click.echo(
+        f"added {count} spooled event(s) from {settings.spool_dir} "
+        "(events Redis already held are not added again)"
+    )

@@ -1,0 +1,83 @@
+"""A resend's look-up: what it finds is the very event it sends, where the workers read it,
+and it reads no further than its limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+import redis
+
+from bus import HOOKS_GROUP, Keys, OpEvent, OpInfo, OpState, RunInfo
+from bus.events import ErrorInfo, encode_event
+from bus.resends import RESEND_LOOKBACK_BYTES
+from bus.runs import EVENT_FIELD, PUBLISH_SCRIPT, publish_args
+from bus.spool import SpoolFile, flush_spool
+from tests.conftest import TEST_PREFIX
+
+KEYS = Keys(prefix=TEST_PREFIX)
+RUN = RunInfo(run_id="c" * 32, run_name="resent-cccccccc", job_name="resent")
+STREAM = KEYS.stream_for_run(RUN.run_id)
+
+
+def failed(seq: int, *, traceback_bytes: int = 0) -> OpEvent:
+    return OpEvent(
+        seq=seq,
+        run=RUN,
+        op=OpInfo(name="step", step_key=f"step_{seq}"),
+        from_state=None,
+        to_state=OpState.FAILED,
+        error=ErrorInfo(type="ValueError", message="bad", traceback="x" * traceback_bytes),
+    )
+
+
+def flush(directory: Path, client: redis.Redis, *events: OpEvent) -> int:
+    """Flush a dead run's spool holding ``events``; return how many were added."""
+    spool = SpoolFile(directory, RUN.run_id)
+    for event in events:
+        spool.append(STREAM, encode_event(event), fsync=False)
+    spool.close()
+    return flush_spool(client, directory, keys=KEYS)
+
+
+def test_an_entry_that_only_names_the_event_does_not_hide_it(
+    tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    event = failed(1)
+    note = b'{"kind":"note","about":{"event_id":"%s"}}' % event.event_id.encode()
+    redis_client.xadd(STREAM, {EVENT_FIELD: note})  # another tool's entry, say
+
+    assert flush(tmp_path, redis_client, event) == 1
+
+
+def test_an_original_added_where_redis_had_lost_the_stream_is_delivered_once(
+    tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    # The dead run's last round trip ran on a Redis restarted empty, its reply lost.
+    event = failed(1)
+    script_keys, args = publish_args(
+        None, [(STREAM, encode_event(event))], None, timeout_s=0, max_len=None
+    )
+    redis_client.register_script(PUBLISH_SCRIPT)(keys=script_keys, args=args)
+
+    assert flush(tmp_path, redis_client, event) == 0
+    delivered = cast(
+        list[tuple[bytes, list[object]]], redis_client.xreadgroup(HOOKS_GROUP, "w", {STREAM: ">"})
+    )
+    assert [len(entries) for _, entries in delivered] == [1]
+
+
+def test_the_look_back_reads_no_more_than_its_byte_limit(
+    tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    big = 100_000  # a long traceback
+    near, far = failed(1, traceback_bytes=big), failed(2, traceback_bytes=big)
+    pipe = redis_client.pipeline(transaction=False)
+    pipe.xadd(STREAM, {EVENT_FIELD: encode_event(far)})
+    for seq in range(3, 3 + RESEND_LOOKBACK_BYTES // big + 1):  # past the limit
+        pipe.xadd(STREAM, {EVENT_FIELD: encode_event(failed(seq, traceback_bytes=big))})
+    pipe.xadd(STREAM, {EVENT_FIELD: encode_event(near)})
+    pipe.execute()
+
+    assert flush(tmp_path, redis_client, near) == 0  # found: not added again
+    assert flush(tmp_path, redis_client, far) == 1  # beyond the limit: added again
