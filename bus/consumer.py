@@ -21,6 +21,7 @@ from redis.typing import KeyT, StreamIdT
 
 from bus.errors import EventValidationError
 from bus.events import BusEvent, decode_event
+from bus.groups import ensure_group_async
 from bus.keys import read_mark_for
 from bus.read_mark import PUBLISH_SCRIPT, as_entry_id, parse_mark
 from bus.runs import EVENT_FIELD, FIRST_SEND_FIELD
@@ -118,15 +119,10 @@ class Consumer:
         return f"<Consumer group={self.group!r} consumer={self.consumer!r} streams={self.streams}>"
 
     async def ensure_group(self) -> None:
-        """Create the group on every stream if it does not exist yet (idempotent)."""
+        """Create the group on every stream if it does not exist yet (idempotent), the
+        ``hooks`` group first where it is missing (``bus.groups``)."""
         for stream in self.streams:
-            try:
-                await self._client.xgroup_create(
-                    stream, self.group, id=self._start_id, mkstream=True
-                )
-            except redis.ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+            await ensure_group_async(self._client, stream, self.group, start_id=self._start_id)
 
     async def read(
         self,
@@ -326,7 +322,7 @@ class Consumer:
             except redis.ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
-                await self._client.xgroup_create(stream, self.group, id=start_id, mkstream=True)
+                await ensure_group_async(self._client, stream, self.group, start_id=start_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ import redis
 
 from bus.connection import may_resend
 from bus.events import OpEvent, RunEvent, encode_event
+from bus.groups import ensure_group
 from bus.keys import HOOKS_GROUP, Keys
 from bus.runs import EVENT_FIELD, FLUSH_BATCH, PUBLISH_SCRIPT, RunRecord, publish_args
 from bus.spool import SpoolFile
@@ -318,10 +319,10 @@ class Publisher:
                     return
                 batch = list(itertools.islice(self._backlog, FLUSH_BATCH))
                 record = self._record if len(batch) == len(self._backlog) else None
-                first_send = self._maybe_sent == 0 and self._marks_first_sends
                 # Some of it may be in the stream already (a round trip went unanswered):
                 # the script adds only what is not (``bus.resends``).
                 resend = self._attempted > 0
+                first_send = not resend and self._maybe_sent == 0 and self._marks_first_sends
                 # Counted as maybe in the stream until Redis answers: cut short by anything
                 # (a lost reply, a signal's exception), it is sent again unmarked.
                 self._maybe_sent = max(self._maybe_sent, len(batch))
@@ -415,9 +416,5 @@ class Publisher:
     def _ensure_hooks_group(self, stream: str) -> None:
         # The hooks group is created with the stream, at "$", so that an event published
         # before any worker has started is still delivered to the first one.
-        try:
-            self._client.xgroup_create(stream, HOOKS_GROUP, id="$", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        ensure_group(self._client, stream, HOOKS_GROUP)
         self._groups_ready.add(stream)

@@ -27,11 +27,10 @@ RESEND_LOOKBACK: Final = 2000
 #: How many bytes of those entries' events it reads, at most (events with tracebacks are
 #: large: 2,000 of 100 kB would stall Redis for over a second).
 RESEND_LOOKBACK_BYTES: Final = 2_000_000
-#: Entries read per ``XREVRANGE`` of the look-back, at most: each page is one Lua table.
-#: Later pages are sized to what is left of the byte limit, so little is read past it.
-_PAGE: Final = 64
-#: The first page, read before the entries' size is known.
-_FIRST_PAGE: Final = 8
+#: Entries read per ``XREVRANGE`` of the look-back: each page is one Lua table, so what is
+#: read past the byte limit is at most a page of the largest events (8 × 256 kB), whatever
+#: mix of sizes the stream holds; the calls themselves cost little next to the entries.
+_PAGE: Final = 8
 
 
 def already_added_lua(first: int, key_shift: int) -> str:
@@ -63,18 +62,11 @@ do
         + " and bytes < "
         + str(RESEND_LOOKBACK_BYTES)
         + """ do
-      -- Pages sized to what is left of the byte limit, at the entries' size so far.
       local count = math.min("""
         + str(_PAGE)
         + ", "
         + str(RESEND_LOOKBACK)
         + """ - entries)
-      if entries == 0 then count = math.min(count, """
-        + str(_FIRST_PAGE)
-        + """)
-      else count = math.max(1, math.min(count, math.floor(("""
-        + str(RESEND_LOOKBACK_BYTES)
-        + """ - bytes) * entries / bytes))) end
       local page = redis.call('XREVRANGE', stream, last, '-', 'COUNT', count)
       full = #page == count
       for _, entry in ipairs(page) do
@@ -107,3 +99,20 @@ do
 end
 """
     )
+
+
+#: Which of the events in ARGV (event ``i`` headed for stream ``KEYS[i]``) are among their
+#: streams' newest entries: their indexes, ascending. It adds nothing: a spool flush looks
+#: its whole file up first, then adds what is missing, so that what it adds does not push
+#: the rest of the file out of the look-back.
+FIND_SCRIPT: Final = (
+    "local added = false\n"
+    + already_added_lua(1, 0)
+    + """
+local indexes = {}
+for i = 1, #ARGV do
+  if added[i] then indexes[#indexes + 1] = i end
+end
+return indexes
+"""
+)

@@ -155,9 +155,14 @@ PUBLISH_SCRIPT: Final = (
 if ARGV[1] ~= 'none' and redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local xadd = {'', 'NOMKSTREAM'}
 if ARGV[7] ~= '' then xadd = {'', 'NOMKSTREAM', 'MAXLEN', '~', ARGV[7]} end
-xadd[#xadd + 1], xadd[#xadd + 2], xadd[#xadd + 3] = '*', 'event', ''
+table.insert(xadd, '*')
+table.insert(xadd, 'event')
+table.insert(xadd, '')
 local payload_at = #xadd
-if ARGV[8] == '1' then xadd[#xadd + 1], xadd[#xadd + 2] = 'first_send', '1' end
+if ARGV[8] == '1' then
+  table.insert(xadd, 'first_send')
+  table.insert(xadd, '1')
+end
 local added, skipped = false, 0
 if ARGV[8] == 'resend' then"""
     + already_added_lua(9, 5)

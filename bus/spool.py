@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import IO, Final
 
 import redis
-from redis.commands.core import Script
 
+from bus.groups import ensure_group
 from bus.keys import HOOKS_GROUP, Keys
+from bus.resends import FIND_SCRIPT
 from bus.runs import FLUSH_BATCH, PUBLISH_SCRIPT, publish_args
 
 logger = logging.getLogger(__name__)
@@ -144,7 +145,6 @@ def flush_spool(
         redis.RedisError: Redis did not answer (the files stay for the next flush).
     """
     total = 0
-    publish = client.register_script(PUBLISH_SCRIPT)
     for path, _handle in unlocked_spool_files(directory):
         entries = read_spool(path)
         if keys is not None and client.exists(keys.run_crashed(path.stem)):
@@ -157,8 +157,9 @@ def flush_spool(
             path.unlink()
             continue
         for stream in dict.fromkeys(stream for stream, _ in entries):
-            _ensure_hooks_group(client, stream)
-        added = _add_missing(publish, entries)
+            # Redis may have lost the stream (restarted without persistence).
+            ensure_group(client, stream, HOOKS_GROUP)
+        added = _add_missing(client, entries)
         path.unlink()
         total += added
         if last_seqs is not None and entries:
@@ -172,34 +173,30 @@ def flush_spool(
     return total
 
 
-def _add_missing(publish: Script, entries: list[tuple[str, bytes]]) -> int:
+def _add_missing(client: redis.Redis, entries: list[tuple[str, bytes]]) -> int:
     """Add the spool's events that are not in Redis yet, in order; return how many.
 
-    Any may be there already: its process's last round trip may have run unanswered, or
-    an earlier flush failed half-way. Both sent the events in the spool's order, so what
-    Redis holds is where the file starts: each chunk is sent as a resend (``bus.resends``)
-    until one finds some of its events missing, and the rest go without the look-up.
+    Any may be there already: its process's last round trip may have run unanswered, an
+    earlier flush may have failed half-way, and the file keeps what its process delivered
+    until its backlog was empty. So the whole file is looked up first (``bus.resends``,
+    about 4 ms of Redis per chunk that finds nothing), then what is missing is added.
+    (Looking up and adding chunk by chunk, the first chunk's adds would push the next
+    chunk's events out of the look-back.) The file is ours alone, locked, meanwhile.
     """
-    added, resend = 0, True
+    find = client.register_script(FIND_SCRIPT)
+    publish = client.register_script(PUBLISH_SCRIPT)
+    present: set[int] = set()
     for start in range(0, len(entries), FLUSH_BATCH):
         chunk = entries[start : start + FLUSH_BATCH]
+        found = find(keys=[stream for stream, _ in chunk], args=[payload for _, payload in chunk])
+        present.update(start + int(index) - 1 for index in found)
+    missing = [entry for index, entry in enumerate(entries) if index not in present]
+    for start in range(0, len(missing), FLUSH_BATCH):
         script_keys, args = publish_args(
-            None, chunk, None, timeout_s=0, max_len=None, resend=resend
+            None, missing[start : start + FLUSH_BATCH], None, timeout_s=0, max_len=None
         )
-        new = len(chunk) - (int(publish(keys=script_keys, args=args)) - 1)
-        added += new
-        resend = resend and new == 0
-    return added
-
-
-def _ensure_hooks_group(client: redis.Redis, stream: str) -> None:
-    # Redis may have lost the stream (restarted without persistence): recreate the group
-    # at "$" so the events we are about to add reach the workers.
-    try:
-        client.xgroup_create(stream, HOOKS_GROUP, id="$", mkstream=True)
-    except redis.ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
+        publish(keys=script_keys, args=args)
+    return len(missing)
 
 
 def _seq_of(payload: bytes) -> int:

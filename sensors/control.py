@@ -20,6 +20,7 @@ import redis
 from pydantic import BaseModel, ConfigDict
 
 from bus.errors import ConfigError
+from bus.groups import ensure_group
 from bus.keys import Keys
 from bus.utils import text
 from sensors.errors import SensorNotFoundError
@@ -140,4 +141,4 @@ def _move(client: redis.Redis, keys: Keys, name: str, start_id: str) -> None:
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
-            client.xgroup_create(stream, group, id=start_id, mkstream=True)
+            ensure_group(client, stream, group, start_id=start_id)

@@ -401,15 +401,17 @@ class Intake:
                     )
                 continue
             handlers, missing = subscription.select(event)
+            if not (handlers or missing):
+                continue
+            original = held_events.claim(event.event_id, delivery)
+            if original is not None:  # a copy: nothing runs, nothing is dead-lettered yet
+                left.copies[delivery] = original
+                continue
             if missing:
                 await self._dead_letter_missing(delivery, event, missing)
             if handlers:
                 check = not (delivery.first_delivery and subscription.trusts_first_deliveries)
-                original = held_events.claim(event.event_id, delivery)
-                if original is None:
-                    batch.append(Work(event, handlers, delivery.stream, delivery.entry_id, check))
-                else:
-                    left.copies[delivery] = original
+                batch.append(Work(event, handlers, delivery.stream, delivery.entry_id, check))
         unfinished = await self._dispatcher.first_attempts(
             batch, ends_last=subscription.in_run_order, checked=started
         )

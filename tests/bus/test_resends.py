@@ -3,15 +3,18 @@ and it reads no further than its limits."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import cast
 
 import redis
 
-from bus import HOOKS_GROUP, Keys, OpEvent, OpInfo, OpState, RunInfo
+from bus import HOOKS_GROUP, Keys, OpEvent, OpInfo, OpState, RunInfo, connect_async
+from bus.consumer import Consumer
 from bus.events import ErrorInfo, encode_event
-from bus.resends import RESEND_LOOKBACK_BYTES
+from bus.resends import RESEND_LOOKBACK, RESEND_LOOKBACK_BYTES
 from bus.runs import EVENT_FIELD, PUBLISH_SCRIPT, publish_args
+from bus.settings import BusSettings
 from bus.spool import SpoolFile, flush_spool
 from tests.conftest import TEST_PREFIX
 
@@ -81,3 +84,43 @@ def test_the_look_back_reads_no_more_than_its_byte_limit(
 
     assert flush(tmp_path, redis_client, near) == 0  # found: not added again
     assert flush(tmp_path, redis_client, far) == 1  # beyond the limit: added again
+
+
+def test_a_stream_a_sensors_worker_created_first_still_delivers_to_hooks(
+    tmp_path: Path, redis_client: redis.Redis, redis_url: str
+) -> None:
+    # After Redis restarted empty, a sensor's worker recreated its group first; then the
+    # dead run's last round trip ran there, its reply lost.
+    async def sensor_group_first() -> None:
+        client = connect_async(BusSettings(redis_url=redis_url))
+        try:
+            await Consumer(client, streams=[STREAM], group="sensor:s", consumer="w").ensure_group()
+        finally:
+            await client.aclose()
+
+    asyncio.run(sensor_group_first())
+    event = failed(1)
+    script_keys, args = publish_args(
+        None, [(STREAM, encode_event(event))], None, timeout_s=0, max_len=None
+    )
+    redis_client.register_script(PUBLISH_SCRIPT)(keys=script_keys, args=args)
+
+    assert flush(tmp_path, redis_client, event) == 0
+    delivered = cast(
+        list[tuple[bytes, list[object]]], redis_client.xreadgroup(HOOKS_GROUP, "w", {STREAM: ">"})
+    )
+    assert [len(entries) for _, entries in delivered] == [1]
+
+
+def test_every_chunk_of_a_spool_is_looked_up(tmp_path: Path, redis_client: redis.Redis) -> None:
+    # The file kept what its process delivered (its backlog never emptied), then it died;
+    # all of it is in Redis, its head further back than the look-back.
+    events = [failed(seq) for seq in range(1, RESEND_LOOKBACK + 601)]
+    pipe = redis_client.pipeline(transaction=False)
+    for event in events:
+        pipe.xadd(STREAM, {EVENT_FIELD: encode_event(event)})
+    pipe.execute()
+
+    # The 600 oldest are added again (the documented limit); every later chunk, the one
+    # after them included, finds its events.
+    assert flush(tmp_path, redis_client, *events) == 600
