@@ -14,7 +14,7 @@ not added again. A lost reply is resent within seconds, so its original is among
 newest entries; further back (a long outage on a busy stream) the event goes again, and
 the workers deal with the copy as before. The look-back reads at most
 ``RESEND_LOOKBACK`` entries and ``RESEND_LOOKBACK_BYTES`` of events, since reading them is
-what costs: about 4 ms when it finds nothing, for events of 0.6 to 256 kB
+what costs: 3-11 ms when it finds nothing, for events of 0.6 to 256 kB
 (docs/operations.md). First attempts are never looked up.
 """
 

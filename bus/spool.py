@@ -179,7 +179,7 @@ def _add_missing(client: redis.Redis, entries: list[tuple[str, bytes]]) -> int:
     Any may be there already: its process's last round trip may have run unanswered, an
     earlier flush may have failed half-way, and the file keeps what its process delivered
     until its backlog was empty. So the whole file is looked up first (``bus.resends``,
-    about 4 ms of Redis per chunk that finds nothing), then what is missing is added.
+    3-11 ms of Redis per chunk that finds nothing), then what is missing is added.
     (Looking up and adding chunk by chunk, the first chunk's adds would push the next
     chunk's events out of the look-back.) The file is ours alone, locked, meanwhile.
     """
