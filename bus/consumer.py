@@ -21,7 +21,7 @@ from redis.typing import KeyT, StreamIdT
 
 from bus.errors import EventValidationError
 from bus.events import BusEvent, decode_event
-from bus.groups import ensure_group_async
+from bus.groups import ensure_group_async, missing_group
 from bus.keys import read_mark_for
 from bus.read_mark import PUBLISH_SCRIPT, as_entry_id, parse_mark
 from bus.runs import EVENT_FIELD, FIRST_SEND_FIELD
@@ -320,7 +320,7 @@ class Consumer:
             try:
                 await self._client.xgroup_setid(stream, self.group, start_id)
             except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+                if not missing_group(exc):
                     raise
                 await ensure_group_async(self._client, stream, self.group, start_id=start_id)
 

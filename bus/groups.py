@@ -39,6 +39,13 @@ async def ensure_group_async(
                 raise
 
 
+def missing_group(exc: redis.ResponseError) -> bool:
+    """Whether ``XGROUP SETID`` failed for want of the group, or of its whole stream (a
+    shard nothing was published to yet, or a Redis restarted empty)."""
+    message = str(exc)
+    return "NOGROUP" in message or "requires the key to exist" in message
+
+
 def _groups_to_create(group: str, start_id: str) -> list[tuple[str, str]]:
     if group == HOOKS_GROUP:
         return [(HOOKS_GROUP, start_id)]

@@ -65,7 +65,7 @@ class SpoolFile:
             # A flusher may have taken the lock between our open and flock, published the
             # (empty) file and unlinked it: then start a new file rather than write to a
             # file nobody will ever read.
-            if self.path.exists() and os.stat(self.path).st_ino == os.fstat(handle.fileno()).st_ino:
+            if _is_still(self.path, handle):
                 return handle
             handle.close()
 
@@ -105,16 +105,30 @@ def unlocked_spool_files(directory: Path) -> Iterator[tuple[Path, IO[str]]]:
     if not directory.is_dir():
         return
     for path in sorted(directory.glob(f"*{SPOOL_SUFFIX}")):
-        handle = path.open("r", encoding="utf-8")
+        try:
+            handle = path.open("r", encoding="utf-8")
+        except FileNotFoundError:  # another flusher published and removed it meanwhile
+            continue
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            handle.close()
+            continue
+        if not _is_still(path, handle):  # flushed by another between our open and lock
             handle.close()
             continue
         try:
             yield path, handle
         finally:
             handle.close()
+
+
+def _is_still(path: Path, handle: IO[str]) -> bool:
+    """Whether ``path`` still names the file ``handle`` has open."""
+    try:
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def flush_spool(

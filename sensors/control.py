@@ -20,7 +20,7 @@ import redis
 from pydantic import BaseModel, ConfigDict
 
 from bus.errors import ConfigError
-from bus.groups import ensure_group
+from bus.groups import ensure_group, missing_group
 from bus.keys import Keys
 from bus.utils import text
 from sensors.errors import SensorNotFoundError
@@ -139,6 +139,6 @@ def _move(client: redis.Redis, keys: Keys, name: str, start_id: str) -> None:
         try:
             client.xgroup_setid(stream, group, start_id)
         except redis.ResponseError as exc:
-            if "NOGROUP" not in str(exc):
+            if not missing_group(exc):
                 raise
             ensure_group(client, stream, group, start_id=start_id)

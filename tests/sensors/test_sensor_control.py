@@ -12,8 +12,9 @@ import pytest
 import redis
 from click.testing import CliRunner, Result
 
-from bus import Keys
+from bus import HOOKS_GROUP, Keys
 from bus.errors import ConfigError
+from bus.utils import text
 from engine import EngineSettings
 from sensors import SensorNotFoundError, WorkerSettings
 from sensors.cli import main
@@ -104,6 +105,15 @@ def test_replay_before_any_worker_runs_the_sensor(
     burst("tests.code_locations.basic", worker_settings)
 
     assert sensor_calls() == [old]
+
+
+def test_replay_works_on_shards_nothing_was_published_to(redis_client: redis.Redis) -> None:
+    keys = Keys(prefix=TEST_PREFIX, shards=2)
+    replay_sensor(redis_client, keys, SENSOR, since=timedelta(hours=1))
+
+    for stream in keys.all_event_streams():
+        groups = {text(group["name"]) for group in redis_client.xinfo_groups(stream)}
+        assert groups == {HOOKS_GROUP, keys.sensor_group(SENSOR)}
 
 
 def test_replay_leaves_out_what_is_older_than_since(
