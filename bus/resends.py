@@ -34,7 +34,7 @@ _PAGE: Final = 8
 
 
 def already_added_lua(first: int, key_shift: int) -> str:
-    """Lua: a block that sets ``added`` (declared before it) to the set of indexes ``i``
+    """Lua: a block that sets ``present`` (declared before it) to the set of indexes ``i``
     of ``ARGV[first..]`` whose event, headed for stream ``KEYS[i - key_shift]``, is already
     among that stream's newest entries, byte for byte. A block rather than a function, so
     that a first send, which skips it, creates no closure. Needs Redis 6.2 (exclusive
@@ -88,13 +88,13 @@ do
       if full then last = '(' .. page[#page][1] end
     end
   end
-  added = {}
+  present = {}
   for i = """
         + str(first)
         + """, #ARGV do
     if found[KEYS[i - """
         + str(key_shift)
-        + """]][ARGV[i]] then added[i] = true end
+        + """]][ARGV[i]] then present[i] = true end
   end
 end
 """
@@ -106,12 +106,12 @@ end
 #: its whole file up first, then adds what is missing, so that what it adds does not push
 #: the rest of the file out of the look-back.
 FIND_SCRIPT: Final = (
-    "local added = false\n"
+    "local present = false\n"
     + already_added_lua(1, 0)
     + """
 local indexes = {}
 for i = 1, #ARGV do
-  if added[i] then indexes[#indexes + 1] = i end
+  if present[i] then indexes[#indexes + 1] = i end
 end
 return indexes
 """

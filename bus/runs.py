@@ -163,12 +163,12 @@ if ARGV[8] == '1' then
   table.insert(xadd, 'first_send')
   table.insert(xadd, '1')
 end
-local added, skipped = false, 0
+local present, skipped = false, 0
 if ARGV[8] == 'resend' then"""
     + already_added_lua(9, 5)
     + """end
 for i = 9, #ARGV do
-  if added and added[i] then
+  if present and present[i] then
     skipped = skipped + 1
   else
     xadd[1], xadd[payload_at] = KEYS[i - 5], ARGV[i]
