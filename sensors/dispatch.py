@@ -135,8 +135,16 @@ class Dispatcher:
         # The ledger was read for every wave above: a later wave adds no round trip that
         # could fail and lose what an earlier one left running.
         unfinished: list[Unfinished] = []
-        for wave in run_waves(todo):
-            unfinished += await self._attempt(wave, attempt=1, patience_s=BATCH_PATIENCE_S)
+        try:
+            for wave in run_waves(todo):
+                unfinished += await self._attempt(wave, attempt=1, patience_s=BATCH_PATIENCE_S)
+        except Exception:
+            # A bug of ours in a later wave: the batch is handled again one entry at a
+            # time (``Intake._isolate_bug``), asking the ledger. What an earlier wave left
+            # running must be recorded first, or that would run it a second time.
+            for left in unfinished:
+                await self._settle_running(left)
+            raise
         return unfinished
 
     async def _not_done(self, pairs: list[tuple[Work, Handler]]) -> list[tuple[Work, Handler]]:
@@ -162,20 +170,29 @@ class Dispatcher:
         """Go on with a handler its batch left unfinished: wait for it if it still runs and
         record it if it succeeded; else back off and try again until it succeeds or its
         attempts run out (then dead-letter it)."""
-        work, handler, outcome = unfinished.work, unfinished.handler, unfinished.outcome
-        if not isinstance(outcome, Outcome):
-            started_at = utc_now()
-            outcome = await _after(work, handler, await outcome, 1)
-            if outcome.ok:
-                await self._record([(work, handler)], started_at=started_at)
-                self._log_successes([(work, handler)], attempt=1, started_at=started_at)
-                return
+        work, handler = unfinished.work, unfinished.handler
+        outcome = await self._settle_running(unfinished)
+        if outcome.ok:
+            return
         delay_s = await self._after_failure(work, handler, outcome.value, attempt=1)
         if delay_s is not None:
             await asyncio.sleep(delay_s)
             await self.run_handler(
                 work.event, handler, stream=work.stream, entry_id=work.entry_id, attempt=2
             )
+
+    async def _settle_running(self, unfinished: Unfinished) -> Outcome:
+        """The outcome of a first attempt: awaited if the call still runs (within its time
+        limit), and then, if it succeeded, what follows a success run and recorded."""
+        work, handler, outcome = unfinished.work, unfinished.handler, unfinished.outcome
+        if isinstance(outcome, Outcome):
+            return outcome
+        started_at = utc_now()
+        outcome = await _after(work, handler, await outcome, 1)
+        if outcome.ok:
+            await self._record([(work, handler)], started_at=started_at)
+            self._log_successes([(work, handler)], attempt=1, started_at=started_at)
+        return outcome
 
     async def run_handler(
         self,

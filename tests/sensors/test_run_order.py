@@ -12,6 +12,7 @@ from bus import Keys, connect_async
 from bus.consumer import Consumer, Delivery
 from bus.deadletter import DeadLetters
 from bus.events import BusEvent, OpEvent, OpInfo, RunEvent, RunInfo, encode_event
+from bus.runs import EVENT_FIELD
 from bus.settings import BusSettings
 from bus.states import OpState, RunState
 from sensors.handlers import Handler, MissingHook
@@ -118,3 +119,49 @@ def test_a_runs_first_failure_leads_then_its_others_then_its_end(
     assert first[1] == "op" and second[0] >= first[0] + 0.045  # the first op leads alone
     assert third[0] - second[0] < 0.045  # the run's other failures go together
     assert end[1] == "run" and end[0] >= third[0] + 0.045  # the end comes last
+
+
+def test_a_bug_in_a_later_wave_runs_no_earlier_handler_twice(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    # The run's op failure starts first and outlives the batch's patience; its end's
+    # handler then hits a bug of ours (its arguments cannot be built). The batch is
+    # handled again one entry at a time: the op failure's handler must not run again.
+    started: list[str] = []
+
+    def select(event: BusEvent) -> tuple[list[Handler], list[MissingHook]]:
+        async def note() -> None:
+            started.append(event.type)
+            await asyncio.sleep(0.2)  # a Slack call, say
+
+        def broken(_resources: object) -> tuple[object, ...]:
+            raise RuntimeError("a bug of ours, building the end's arguments")
+
+        build_args = broken if isinstance(event, RunEvent) else (lambda _: ())
+        return [Handler(name="rule:r:slack", fn=note, build_args=build_args)], []
+
+    async def main() -> None:
+        client = connect_async(BusSettings(redis_url=redis_url))
+        threads = HookThreads(4, spare=1)
+        intake = Intake(
+            make_dispatcher(client, threads, concurrency=4),
+            DeadLetters(client, keys=KEYS),
+            max_in_flight=16,
+        )
+        consumer = Consumer(client, streams=["s"], group="notify:r", consumer="w")
+        await consumer.ensure_group()
+        for event in (op_failed("e"), run_failed("e")):
+            await client.xadd("s", {EVENT_FIELD: encode_event(event)})
+        subscription = Subscription(consumer, select, in_run_order=True)
+        try:
+            await intake.hand_out(subscription, await consumer.read(count=10, block_ms=None))
+            async with asyncio.timeout(10):
+                while intake.tasks:
+                    await asyncio.sleep(0.01)
+        finally:
+            threads.close()
+            await client.aclose()
+
+    asyncio.run(main())
+
+    assert started == ["op"]
