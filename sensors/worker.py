@@ -8,8 +8,9 @@ pick the handlers, run them through the dispatcher (retries, dead letters), then
 While an entry is held, it is refreshed (``XCLAIM JUSTID``) so no one takes it away.
 
 Delivery is at least once; with the ledger (``bus.ledger``), effects are effectively once.
-The one window left: a worker that dies after a hook's side effect and before the ledger
-record runs that hook again when the entry is reclaimed.
+The windows left: a worker that dies after a hook's side effect and before the ledger
+record runs that hook again when the entry is reclaimed; and two workers handling two
+copies of one event at the same moment both run it (``docs/operations.md``).
 """
 
 from __future__ import annotations
