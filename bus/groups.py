@@ -17,8 +17,9 @@ from bus.keys import HOOKS_GROUP
 
 
 def ensure_group(client: redis.Redis, stream: str, group: str, *, start_id: str = "$") -> None:
-    """Create ``group`` on ``stream`` at ``start_id`` unless it exists; on a new stream, the
-    ``hooks`` group first."""
+    """Create ``group`` on ``stream`` at ``start_id`` unless it exists, and before it the
+    ``hooks`` group at ``$`` where that is missing (on a new stream, or one whose ``hooks``
+    group was deleted: as the ``hooks`` worker would create it)."""
     for name, start in _groups_to_create(group, start_id):
         try:
             client.xgroup_create(stream, name, id=start, mkstream=True)

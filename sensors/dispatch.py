@@ -110,7 +110,8 @@ class Dispatcher:
         """The first attempt of every handler of ``batch`` not yet done, all together.
 
         Returns once the successes are recorded, at most ``BATCH_PATIENCE_S`` after the
-        calls started (plus the round trips).
+        calls started (plus the round trips); or, if a later wave raises, once what earlier
+        waves left running has ended (within its time limit) and is recorded.
 
         Args:
             ends_last: start a run's events in waves (``sensors.run_order.run_waves``:
@@ -124,6 +125,7 @@ class Dispatcher:
 
         Raises:
             redis.RedisError: the ledger could not be read (nothing ran).
+            Exception: a bug of ours in a later wave (the earlier waves are recorded).
         """
         todo = await self._not_done(
             [(work, handler) for work in batch for handler in work.handlers]
@@ -139,11 +141,21 @@ class Dispatcher:
             for wave in run_waves(todo):
                 unfinished += await self._attempt(wave, attempt=1, patience_s=BATCH_PATIENCE_S)
         except Exception:
-            # A bug of ours in a later wave: the batch is handled again one entry at a
-            # time (``Intake._isolate_bug``), asking the ledger. What an earlier wave left
-            # running must be recorded first, or that would run it a second time.
-            for left in unfinished:
-                await self._settle_running(left)
+            # A later wave failed (a bug of ours: user code's errors are outcomes), so the
+            # batch is handled again one entry at a time (``Intake._isolate_bug``), asking
+            # the ledger. What an earlier wave left running must be recorded first, or that
+            # would run it a second time: each is settled, whatever happens to the others.
+            settling = await asyncio.gather(
+                *(self._settle_running(left) for left in unfinished), return_exceptions=True
+            )
+            for left, result in zip(unfinished, settling, strict=True):
+                if isinstance(result, BaseException):
+                    logger.warning(
+                        "could not settle handler=%s event_id=%s after its batch failed (%s)",
+                        left.handler.name,
+                        left.work.event.event_id,
+                        type(result).__name__,
+                    )
             raise
         return unfinished
 
