@@ -216,8 +216,8 @@ class _LoopCalls:
         """Each call's outcome, or the future of it while it still runs (or waits).
 
         Raises:
-            asyncio.CancelledError: a drainer was cancelled (the worker stopping, or a call
-                that let a ``CancelledError`` out) and left calls that will never end.
+            asyncio.CancelledError: a drainer was cancelled (the worker stopping) and left
+                calls that will never end.
         """
         results: list[Outcome | asyncio.Future[Outcome]] = []
         for index, outcome in enumerate(self._outcomes):
@@ -260,9 +260,15 @@ class _LoopCalls:
             self._alarm = self._loop.call_at(self._loop.time() + self._timeout_s, self._ring)
         try:
             return Outcome(True, await call.target(*call.args, **call.kwargs))
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             if task not in self._overran:
-                raise  # the worker is stopping
+                if task.cancelling():
+                    raise  # the worker is stopping
+                # Nobody cancelled this task: the hook let out a CancelledError of its own
+                # (it awaited something that was cancelled). Its failure, like any other:
+                # retried, then dead-lettered, while the batch's other calls go on and
+                # are recorded (handing the batch back would run them all again).
+                return Outcome(False, call.error(exc))
             self._overran.discard(task)
             if task.uncancel():  # cancelled by someone else as well: the worker is stopping
                 raise

@@ -256,20 +256,25 @@ async def lets_a_cancellation_out() -> None:
 
 
 @pytest.mark.parametrize("patience_s", [None, 0.5])
-def test_calls_left_by_a_cancelled_drainer_end_the_batch_as_cancelled(
+def test_a_hooks_own_cancellation_is_its_failure_and_the_batch_goes_on(
     patience_s: float | None,
 ) -> None:
-    # One drainer: when its call lets a CancelledError out, the call queued behind it never
-    # runs. The batch must end as cancelled (its entries handed back), not hand out a
-    # future that nothing will ever resolve.
-    async def main() -> None:
+    # One drainer: the call queued behind the one that lets a CancelledError out still
+    # runs, and both outcomes come back (were the batch handed back instead, every hook
+    # in it would run again on the reclaim).
+    async def main() -> list[Outcome | asyncio.Future[Outcome]]:
         pool = HookThreads(1, spare=0)
         calls = [call(lets_a_cancellation_out), call(quick_async, 1)]
         try:
             async with asyncio.timeout(5):
-                await call_user_code_many(calls, timeout_s=5, threads=pool, patience_s=patience_s)
+                return await call_user_code_many(
+                    calls, timeout_s=5, threads=pool, patience_s=patience_s
+                )
         finally:
             pool.close()
 
-    with pytest.raises(asyncio.CancelledError):
-        asyncio.run(main())
+    first, second = asyncio.run(main())
+    assert isinstance(first, Outcome) and not first.ok
+    assert isinstance(first.value, HookExecutionError)
+    assert isinstance(first.value.__cause__, asyncio.CancelledError)
+    assert second == Outcome(True, 3)
