@@ -49,6 +49,14 @@ async def call_user_code(
     """
     try:
         return await _call(fn, args, kwargs, threads, handler=handler, timeout_s=timeout_s)
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if task is None or task.cancelling():
+            raise  # the worker is stopping
+        # Nobody cancelled this task: user code let out a cancellation of its own.
+        raise HookExecutionError(
+            handler=handler, event_id=event_id, attempt=attempt, cause=exc
+        ) from exc
     except Exception as exc:
         raise HookExecutionError(
             handler=handler, event_id=event_id, attempt=attempt, cause=exc

@@ -78,3 +78,33 @@ def test_a_sync_hook_over_its_time_limit_fails_and_the_worker_moves_on() -> None
 
     with pytest.raises(HookExecutionError, match=r"'hook:m:stuck' .*TimeoutError"):
         asyncio.run(main())
+
+
+def test_a_cancellation_user_code_lets_out_is_its_failure_not_a_stop() -> None:
+    async def lets_a_cancellation_out() -> None:
+        task = asyncio.ensure_future(asyncio.sleep(10))  # something it awaits is cancelled
+        await asyncio.sleep(0)
+        task.cancel()
+        await task
+
+    async def main() -> None:
+        await call_user_code(
+            lets_a_cancellation_out, handler="check:c", event_id="e1", attempt=1, timeout_s=5
+        )
+
+    with pytest.raises(HookExecutionError) as caught:
+        asyncio.run(main())
+    assert isinstance(caught.value.__cause__, asyncio.CancelledError)
+
+
+def test_cancelling_the_caller_still_cancels() -> None:
+    async def main() -> None:
+        task = asyncio.ensure_future(
+            call_user_code(slow_async, handler="check:c", event_id="e1", attempt=1, timeout_s=5)
+        )
+        await asyncio.sleep(0.01)
+        task.cancel()
+        await task
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(main())
