@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +23,8 @@ from bus.consumer import Delivery
 from bus.deadletter import DeadLetters
 from bus.errors import EventValidationError
 from bus.events import BusEvent
+from sensors.capacity import Capacity
+from sensors.decoded_events import DECODED_KEPT, DecodedEvents
 from sensors.dispatch import Dispatcher
 from sensors.handlers import MissingHook
 from sensors.metrics import DEAD_LETTERS, events_consumed
@@ -31,9 +32,6 @@ from sensors.subscription import Subscription
 from sensors.work import Unfinished, Work
 
 logger = logging.getLogger(__name__)
-
-#: Decoded events kept for the worker's other groups, which read the same entries.
-DECODED_KEPT = 1024
 
 
 @dataclass(slots=True)
@@ -44,74 +42,6 @@ class Leftovers:
     retrying: dict[Delivery, list[Unfinished]] = field(default_factory=dict)
     #: Copies of events other held entries carry, and what settles those entries.
     copies: dict[Delivery, asyncio.Future[bool]] = field(default_factory=dict)
-
-
-class DecodedEvents:
-    """Each entry decoded once per worker, however many of its groups read it.
-
-    The hooks group, every sensor's and every rule's group read the same stream entries,
-    usually within milliseconds of each other; validating the JSON is the largest single
-    cost of handling an entry, so the last ``size`` decoded entries are kept (an entry's
-    payload never changes). Invalid entries are not kept: each group meets the error.
-    With ``size`` 0 nothing is kept (a worker whose streams only one group reads: the
-    bookkeeping would cost 2 µs an entry for nothing).
-    """
-
-    def __init__(self, size: int = DECODED_KEPT) -> None:
-        self._size = size
-        # Ordered: dropping the oldest of a plain dict again and again gets slower as its
-        # deleted slots pile up; ``popitem(last=False)`` stays O(1).
-        self._events: OrderedDict[tuple[str, str], BusEvent] = OrderedDict()
-
-    def __repr__(self) -> str:
-        return f"<DecodedEvents kept={len(self._events)} size={self._size}>"
-
-    def event(self, delivery: Delivery) -> BusEvent:
-        """``delivery.event()``, decoded only if no group decoded it lately.
-
-        Raises:
-            EventValidationError: as ``Delivery.event``.
-        """
-        if not self._size:
-            return delivery.event()
-        key = (delivery.stream, delivery.entry_id)
-        event = self._events.get(key)
-        if event is None:
-            event = self._events[key] = delivery.event()
-            if len(self._events) > self._size:
-                self._events.popitem(last=False)  # the oldest
-        return event
-
-
-class Capacity:
-    """How many entries a worker may hold at once, taken and given back in counts.
-
-    A batch takes its slots in one step: an ``asyncio.Semaphore`` taken once per entry
-    cost two calls per entry, a measurable share of a no-op hook's cost at thousands a
-    second. Only one caller may wait at a time (``Intake`` takes slots under a lock).
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.free = size
-        self._freed = asyncio.Event()
-
-    def __repr__(self) -> str:
-        return f"<Capacity free={self.free} size={self.size}>"
-
-    async def take(self, count: int) -> None:
-        """Take ``count`` slots (at most ``size``), waiting until that many are free."""
-        if count > self.size:
-            raise ValueError(f"cannot take {count} slots of {self.size}")
-        while self.free < count:
-            self._freed.clear()
-            await self._freed.wait()
-        self.free -= count
-
-    def give(self, count: int = 1) -> None:
-        """Give back ``count`` slots."""
-        self.free += count
-        self._freed.set()
 
 
 class Intake:

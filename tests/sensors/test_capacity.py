@@ -9,7 +9,7 @@ import redis
 
 from engine import EngineSettings
 from sensors import CodeLocation, Worker, WorkerSettings
-from sensors.intake import Capacity
+from sensors.capacity import Capacity
 from tests.code_locations import basic
 
 

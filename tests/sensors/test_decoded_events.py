@@ -8,7 +8,7 @@ from bus.consumer import Delivery
 from bus.errors import EventValidationError
 from bus.events import RunEvent, RunInfo, encode_event
 from bus.states import RunState
-from sensors.intake import DecodedEvents
+from sensors.decoded_events import DecodedEvents
 
 PAYLOAD = encode_event(
     RunEvent(
