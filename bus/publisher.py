@@ -44,7 +44,7 @@ from bus.groups import ensure_group
 from bus.keys import HOOKS_GROUP, Keys
 from bus.runs import EVENT_FIELD, FLUSH_BATCH, PUBLISH_SCRIPT, RunRecord, publish_args
 from bus.spool import SpoolFile
-from bus.states import OpState, RunState
+from bus.urgency import can_wait, must_be_durable
 
 logger = logging.getLogger(__name__)
 
@@ -52,27 +52,11 @@ logger = logging.getLogger(__name__)
 #: round trip is written, so the engine can skip building the others.
 RecordSource: TypeAlias = RunRecord | Callable[[], RunRecord]
 
-__all__ = ["EVENT_FIELD", "Publisher", "RecordSource", "can_wait"]
+__all__ = ["EVENT_FIELD", "Publisher", "RecordSource"]
 
 #: After Redis failed, wait this long before the next attempt, doubling up to the maximum.
 RETRY_FIRST_DELAY_S: Final = 0.5
 RETRY_MAX_DELAY_S: Final = 15.0
-#: Events written to the spool with fsync: losing one of these would lose an alert.
-_DURABLE_STATES: Final = frozenset(
-    {OpState.FAILED, OpState.CRASHED, *(state for state in RunState if state.is_terminal)}
-)
-#: Events that may wait for the linger: they trigger no failure alert and end nothing.
-_BATCHED_OP_STATES: Final = frozenset(
-    {OpState.PENDING, OpState.RUNNING, OpState.COMPLETED, OpState.SKIPPED}
-)
-_BATCHED_RUN_STATES: Final = frozenset({RunState.PENDING, RunState.RUNNING})
-
-
-def can_wait(event: RunEvent | OpEvent) -> bool:
-    """Whether ``event`` may be sent with the next batch rather than at once."""
-    if isinstance(event, OpEvent):
-        return event.to_state in _BATCHED_OP_STATES
-    return event.to_state in _BATCHED_RUN_STATES
 
 
 class Publisher:
@@ -208,7 +192,7 @@ class Publisher:
         if self.crashed_by_others:
             logger.debug("dropped run_id=%s seq=%d: run declared crashed", event.run_id, event.seq)
             return True
-        durable = event.to_state in _DURABLE_STATES
+        durable = must_be_durable(event)
         entry = (self._stream_for_run(event.run_id), encode_event(event), durable)
         with self._lock:
             self._backlog.append(entry)

@@ -29,6 +29,7 @@ from bus.backoff import Backoff
 from bus.deadletter import DeadLetters
 from bus.events import BusEvent, encode_event, event_state, utc_now
 from bus.ledger import Ledger
+from sensors.after_success import after_success
 from sensors.boundary import UserCall, call_user_code_many
 from sensors.errors import CodeLocationError, HookExecutionError
 from sensors.handlers import Handler
@@ -200,7 +201,7 @@ class Dispatcher:
         if isinstance(outcome, Outcome):
             return outcome
         started_at = utc_now()
-        outcome = await _after(work, handler, await outcome, 1)
+        outcome = await after_success(work, handler, await outcome, 1)
         if outcome.ok:
             await self._record([(work, handler)], started_at=started_at)
             self._log_successes([(work, handler)], attempt=1, started_at=started_at)
@@ -258,7 +259,7 @@ class Dispatcher:
             for ((work, handler), _), outcome in zip(calls, outcomes, strict=True):
                 if isinstance(outcome, Outcome):
                     if handler.after is not None:
-                        outcome = await _after(work, handler, outcome, attempt)
+                        outcome = await after_success(work, handler, outcome, attempt)
                     if outcome.ok:
                         succeeded.append((work, handler))
                         continue
@@ -395,22 +396,3 @@ class Dispatcher:
                     (started_at - event.occurred_at).total_seconds() * 1000,
                     duration_s * 1000,
                 )
-
-
-async def _after(work: Work, handler: Handler, outcome: Outcome, attempt: int) -> Outcome:
-    """Run what follows a handler's success (a sensor's run requests); a failed outcome if
-    that raised, whatever it raised (Redis away, a launch failing): the handler is then
-    retried like any failure, and the rest of its batch goes on."""
-    if handler.after is None:
-        return outcome
-    try:
-        await handler.after(outcome.value)
-    except (HookExecutionError, CodeLocationError) as exc:
-        return Outcome(False, exc)
-    except Exception as exc:
-        error = HookExecutionError(
-            handler=handler.name, event_id=work.event.event_id, attempt=attempt, cause=exc
-        )
-        error.__cause__ = exc
-        return Outcome(False, error)
-    return outcome

@@ -11,10 +11,11 @@ import redis
 
 from bus import Keys, OpEvent, OpInfo, OpState, Publisher, RunEvent, RunInfo, RunState
 from bus.keys import HOOKS_GROUP
-from bus.publisher import RETRY_FIRST_DELAY_S, can_wait
+from bus.publisher import RETRY_FIRST_DELAY_S
 from bus.redis_server import RedisServer
 from bus.runs import RunningOp, RunRecord
 from bus.spool import SpoolFile
+from bus.urgency import can_wait
 from engine import EngineSettings, OpExecutionContext, Run, job, op
 from engine import run as run_module
 from tests.conftest import TEST_PREFIX
