@@ -7,8 +7,10 @@ and before ``record`` — then the handler runs again on redelivery.
 
 Records are kept per hour (``SLOT_S``) of the Redis server's clock: the hour's hash holds
 a field per (event, handler) written in it, and goes once its last record has been kept
-``ttl_s``. A check looks in the hours its record can be in: from a time the caller knows
-it cannot be older than (less ``CLOCK_SLACK_S``) to now, or every hour still kept.
+``ttl_s``. A batch's handlers share one ``LedgerRecord``, so that a record costs about
+150 bytes of Redis memory instead of 270. A check looks in the hours its record can be
+in: from a time the caller knows it cannot be older than (less ``CLOCK_SLACK_S``) to
+now, or every hour still kept.
 
 Checks and records go out in as few round trips as can be without waiting, one round
 trip at a time: a check asked while none is under way (a lone failure's, on its alert's
@@ -38,6 +40,7 @@ from bus.ledger_slots import (
     WRITE_THEN_CHECK,
     joined,
     record_field,
+    shared_record_field,
     slot_of,
 )
 
@@ -45,7 +48,12 @@ T = TypeVar("T")
 
 
 class LedgerRecord(BaseModel):
-    """What the ledger keeps about a handler that succeeded: where and when it ran."""
+    """What the ledger keeps about a handler that succeeded: where and when it ran.
+
+    A record of one (event, handler) is the value of its field. Handlers that succeeded
+    together in one batch share one record: it is stored once, under a field of its own
+    (``@`` and 16 hex digits), and each of their fields holds that field's name.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -92,10 +100,10 @@ class Ledger:
         self._keys = keys
         self._ttl_s = ttl_s
         self._clock = clock
-        #: Checks and writes (fields, value) waiting for this turn's round trip, each with
-        #: the future its caller awaits.
+        #: Checks, and writes as (value, fields) groups, waiting for this turn's round
+        #: trip, each with the future its caller awaits.
         self._checks: list[tuple[list[_Check], asyncio.Future[list[int]]]] = []
-        self._writes: list[tuple[list[str], str, asyncio.Future[None]]] = []
+        self._writes: list[tuple[list[tuple[str, list[str]]], asyncio.Future[None]]] = []
         self.round_trips = 0
         self._sender: asyncio.Task[None] | None = None
         #: Whether a round trip is under way (one at a time, in order).
@@ -189,13 +197,18 @@ class Ledger:
         """
         if not pairs:
             return
-        value = LedgerRecord(
+        record = LedgerRecord(
             consumer=consumer, started_at=started_at, finished_at=finished_at
         ).model_dump_json()
+        fields = [record_field(*pair) for pair in pairs]
+        groups = [(record, fields)]
+        if len(fields) > 1:  # the record once, under a field of its own; each pair points to it
+            shared = shared_record_field()
+            groups = [(record, [shared]), (shared, fields)]
         # Always through the sender task, never from the caller's own: a caller cancelled
         # (the worker stopping) must not cut off the record of a hook that ran.
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._writes.append(([record_field(*pair) for pair in pairs], value, future))
+        self._writes.append((groups, future))
         self._send_soon()
         await future
 
@@ -241,10 +254,10 @@ class Ledger:
     async def _send(
         self,
         checks: list[tuple[list[_Check], asyncio.Future[list[int]]]],
-        writes: list[tuple[list[str], str, asyncio.Future[None]]],
+        writes: list[tuple[list[tuple[str, list[str]]], asyncio.Future[None]]],
     ) -> None:
         """One round trip: the writes first (a check queued with them then sees them)."""
-        written = [(value, fields) for fields, value, _ in writes]
+        written = [group for groups, _ in writes for group in groups]
         checked = [check for batch, _ in checks for check in batch]
         try:
             replies = await self._round_trip(written, checked)
@@ -345,11 +358,25 @@ def find_record(
     has not succeeded (the demo and the tests read it with a blocking client)."""
     pipe = client.pipeline(transaction=False)
     first = slot_of(since.timestamp() - CLOCK_SLACK_S)
-    for slot in range(first, slot_of(time.time() + CLOCK_SLACK_S) + 1):
-        pipe.hget(keys.handled_in(slot), record_field(event_id, handler))
+    places = [
+        keys.handled_in(slot) for slot in range(first, slot_of(time.time() + CLOCK_SLACK_S) + 1)
+    ]
+    for key in places:
+        pipe.hget(key, record_field(event_id, handler))
     pipe.get(keys.handled(event_id, handler))
-    raw = next((reply for reply in pipe.execute() if reply is not None), None)
-    return None if raw is None else LedgerRecord.parse(raw)
+    found = [
+        (key, raw)
+        for key, raw in zip([*places, ""], pipe.execute(), strict=True)
+        if raw is not None
+    ]
+    if not found:
+        return None
+    key, raw = found[0]
+    if raw.startswith(b"@"):  # a batch's shared record, in the same hour's hash
+        raw = client.hget(key, raw)
+        if raw is None:  # written in the same script call as its pointers: only by hand
+            raise LookupError(f"{key!r} has no shared ledger record {found[0][1]!r}")
+    return LedgerRecord.parse(raw)
 
 
 def _answer(future: asyncio.Future[T], value: T) -> None:

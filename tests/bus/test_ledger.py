@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import redis
 
 from bus import Keys, connect_async
-from bus.ledger import Ledger
+from bus.ledger import Ledger, LedgerRecord, find_record
 from bus.ledger_slots import CLOCK_SLACK_S, SLOT_S, slot_of
 from bus.settings import BusSettings
 from tests.conftest import TEST_PREFIX
@@ -268,3 +268,35 @@ def test_a_write_unlinks_the_slot_about_to_expire_and_never_shortens_one(
         b"e2:hook:m:a",
         b"e:hook:m:a",
     ]
+
+
+def test_a_batch_stores_its_record_once_and_each_pair_points_to_it(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    batch = [(f"batch-{run}-{n}", "hook:m:a") for n in range(3)]
+    alone = (f"alone-{run}", "hook:m:a")
+    later = NOW + timedelta(seconds=1)
+
+    async def main() -> list[bool]:
+        ledger, client = _ledger(redis_url)
+        try:
+            await ledger.record_many(batch, consumer="w1", started_at=NOW, finished_at=later)
+            await ledger.record_many([alone], consumer="w2", started_at=NOW, finished_at=NOW)
+            return await ledger.done_many([*batch, alone, (f"none-{run}", "hook:m:a")])
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(main()) == [True, True, True, True, False]
+    slot = KEYS.handled_in(slot_of(_server_now(redis_client)))
+    fields = [f"{event_id}:{handler}" for event_id, handler in [*batch, alone]]
+    values = cast(list[bytes], redis_client.hmget(slot, fields))
+    # One shared record, named by a field no (event, handler) field can be; a record of
+    # one pair is kept in its own field (a pointer would cost more).
+    assert len(set(values[:3])) == 1 and values[0].startswith(b"@")
+    assert LedgerRecord.parse(values[3]).consumer == "w2"
+    shared = LedgerRecord(consumer="w1", started_at=NOW, finished_at=later)
+    assert LedgerRecord.parse(cast(bytes, redis_client.hget(slot, values[0]))) == shared
+    assert find_record(redis_client, KEYS, batch[1][0], "hook:m:a", since=NOW) == shared
+    alone_record = find_record(redis_client, KEYS, alone[0], "hook:m:a", since=NOW)
+    assert alone_record is not None and alone_record.consumer == "w2"
