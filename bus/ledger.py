@@ -26,7 +26,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar
 
 import redis
 import redis.asyncio as aioredis
@@ -109,8 +109,6 @@ class Ledger:
         #: Whether a round trip is under way (one at a time, in order).
         self._in_flight = False
         self._script = client.register_script(WRITE_THEN_CHECK)
-        #: The Redis server's clock less this host's monotonic clock, from the last reply.
-        self._server_offset_s: float | None = None
 
     def __repr__(self) -> str:
         return f"<Ledger prefix={self._keys.prefix!r} ttl_s={self._ttl_s}>"
@@ -281,11 +279,9 @@ class Ledger:
         """Write the fields (a value and the fields it goes to, per batch of records) in
         the current slot, then look up each check.
 
-        On a single Redis, one ``MULTI``: an ``HSET`` of every record, then the script that
-        keeps the slot alive and looks up the checks (``WRITE_THEN_CHECK``). A pipeline of
-        one command per record costs the worker several times more (redis-py packs and
-        parses each). A Redis Cluster cannot run a script over keys of different slots, so
-        there it is a pipeline.
+        One script call on a single Redis: a pipeline of one command per record costs the
+        worker several times more (redis-py packs and parses each). A Redis Cluster cannot
+        run a script over keys of different slots, so there it is a pipeline.
         """
         if isinstance(self._client, AsyncRedisCluster):
             return await self._pipelined(written, checked)
@@ -305,52 +301,15 @@ class Ledger:
                 ]
             ),
         ]
-        if written:
-            replies = await self._write_then_check(written, args)
-        else:
-            replies = await self._script(keys=[], args=[*args, ""])
-        *found, seconds, micros = (int(reply) for reply in replies)
-        self._server_offset_s = seconds + micros / 1e6 - time.monotonic()
+        for value, fields in written:
+            args += [value, joined(fields)]
+        found = [int(reply) for reply in await self._script(keys=[], args=args)]
         if len(found) != len(checked):  # a field with a NUL in it would shift every answer
             raise redis.ResponseError(
                 f"ledger script answered {len(found)} checks for {len(checked)} records; "
                 "a record holds a NUL byte (event ids and handler names must not)"
             )
         return found
-
-    async def _write_then_check(
-        self, written: list[tuple[str, list[str]]], args: list[str | int]
-    ) -> list[Any]:
-        """The records' ``HSET`` and the script, in one ``MULTI`` (a slot is never left
-        without its TTL), into the server's current slot as reckoned from the ``TIME`` of
-        the last reply and this host's monotonic clock (so a jump of its wall clock does
-        not move it). A reckoning a little off near the hour's turn writes to the slot
-        beside it, which checks look in too, and which keeps its records as long."""
-        if self._server_offset_s is None:
-            seconds, micros = await self._client.time()
-            self._server_offset_s = seconds + micros / 1e6 - time.monotonic()
-        slot = slot_of(time.monotonic() + self._server_offset_s)
-        slot = slot_of(time.monotonic() + self._server_offset_s)
-        # As bytes: redis-py then packs each argument without encoding it (a third cheaper).
-        pairs = [
-            item
-            for value, fields in written
-            for encoded in [value.encode()]
-            for field in fields
-            for item in (field.encode(), encoded)
-        ]
-        try:
-            return await self._multi(slot, pairs, args)
-        except redis.exceptions.NoScriptError:  # a restarted Redis: the HSET is harmless
-            await self._client.script_load(WRITE_THEN_CHECK)
-            return await self._multi(slot, pairs, args)
-
-    async def _multi(self, slot: int, pairs: list[bytes], args: list[str | int]) -> list[Any]:
-        async with self._client.pipeline(transaction=True) as pipe:
-            pipe.execute_command("HSET", self._keys.handled_in(slot), *pairs)
-            pipe.evalsha(self._script.sha, 0, *args, slot)
-            replies = await pipe.execute()
-        return cast(list[Any], replies[-1])
 
     async def _pipelined(
         self, written: list[tuple[str, list[str]]], checked: list[_Check]

@@ -16,29 +16,22 @@ SLOT_S: Final = 3600
 #: been written (the Redis server's clock): hosts' clocks may disagree by this much.
 CLOCK_SLACK_S: Final = 3600
 
-#: Run right after the ``HSET`` of a round trip's records, in the same ``MULTI``
-#: (``bus.ledger.Ledger``): keeps the slot it wrote to alive, then looks up the checks.
-#: The records themselves are not written here: splitting thousands of fields out of an
-#: argument and handing them back to Redis cost Lua 5.8k of the 26.4k instructions Redis
-#: spent on an event (callgrind on redis-server), a plain ``HSET`` none of that.
-#:
 #: ARGV: the slot keys' prefix, this worker's TTL, the key keeping the longest TTL any
-#: worker uses, the checks, and the slot the ``HSET`` wrote to ("": nothing written). The
-#: checks are one argument joined by NUL (redis-py packs each argument in Python:
+#: worker uses, the checks, then (value, fields) pairs: the fields to write with that
+#: value. Each list is one argument joined by NUL (redis-py packs each argument in Python:
 #: thousands of them cost more than the work), split with a plain ``string.find`` (a
-#: ``gmatch`` pattern costs more, measured); a check is three items: the field, the first
+#: ``gmatch`` pattern costs more, measured). A check is three items: the field, the first
 #: slot to look in ("": the oldest kept) and its key as written before slots
-#: (``Keys.handled``). Returns 0/1 per check, then the server's ``TIME`` (seconds,
-#: microseconds), from which the worker reckons the slot of its next write.
+#: (``Keys.handled``). Returns 0/1 per check, after the writes.
 #:
-#: Slots are on the server's clock, so workers' clocks do not matter. The slot's TTL is
-#: only ever raised: workers with a longer TTL keep it longer, and checks look back as far
-#: as the longest TTL any worker wrote with. A write also unlinks the slot whose TTL is
-#: about to run out, so that Redis frees it in its background thread: an expiring hash of
-#: millions of fields is freed inline, stalling every client. (``TTL`` and ``EXPIRE``
-#: rather than ``EXPIRE … GT``, which needs Redis 7: the embedded Redis of
-#: ``pip install hookbus[embedded]`` is 6.2.) The keys are not declared: on a single Redis
-#: that is allowed; a Redis Cluster gets a pipeline instead (``Ledger._round_trip``).
+#: Slots are on the server's clock (``TIME``), so workers' clocks do not matter. The
+#: slot's TTL is only ever raised: workers with a longer TTL keep it longer, and checks look
+#: back as far as the longest TTL any worker wrote with. A write also unlinks the slot
+#: whose TTL is about to run out, so that Redis frees it in its background thread: an
+#: expiring hash of millions of fields is freed inline, stalling every client. (``TTL``
+#: and ``EXPIRE`` rather than ``EXPIRE … GT``, which needs Redis 7: the embedded Redis of
+#: ``pip install hookbus[embedded]`` is 6.2.) The keys are not declared: on a single
+#: Redis that is allowed; a Redis Cluster gets a pipeline instead (``Ledger._round_trip``).
 WRITE_THEN_CHECK: Final = (
     """
 local function split(joined)
@@ -51,14 +44,24 @@ local function split(joined)
   return items
 end
 local function slot_key(slot) return ARGV[1] .. string.format('%d', slot) end
-local time = redis.call('TIME')
 local slot_s, now = """
     + str(SLOT_S)
-    + """, tonumber(time[1])
+    + """, tonumber(redis.call('TIME')[1])
 local ttl, kept = tonumber(ARGV[2]), tonumber(redis.call('GET', ARGV[3]) or 0)
-if ARGV[5] ~= '' then
-  local slot = tonumber(ARGV[5])
+if #ARGV >= 5 then
+  local slot = math.floor(now / slot_s)
   local key = slot_key(slot)
+  for group = 5, #ARGV, 2 do
+    local value, fields = ARGV[group], split(ARGV[group + 1])
+    for first = 1, #fields, 2000 do  -- unpack is bounded by Lua's C stack (8000)
+      local args = {}
+      for i = first, math.min(first + 1999, #fields) do
+        args[#args + 1] = fields[i]
+        args[#args + 1] = value
+      end
+      redis.call('HSET', key, unpack(args))
+    end
+  end
   -- The slot's last record is kept ttl: to one slot past its end, and one more.
   local keep = (slot + 2) * slot_s + ttl - now
   if redis.call('TTL', key) < keep then redis.call('EXPIRE', key, keep) end
@@ -87,8 +90,6 @@ for i = 1, #checks, 3 do
   end
   found[#found + 1] = hit
 end
-found[#found + 1] = tonumber(time[1])
-found[#found + 1] = tonumber(time[2])
 return found
 """
 )

@@ -300,29 +300,3 @@ def test_a_batch_stores_its_record_once_and_each_pair_points_to_it(
     assert find_record(redis_client, KEYS, batch[1][0], "hook:m:a", since=NOW) == shared
     alone_record = find_record(redis_client, KEYS, alone[0], "hook:m:a", since=NOW)
     assert alone_record is not None and alone_record.consumer == "w2"
-
-
-def test_records_are_written_and_kept_alive_after_redis_forgot_the_script(
-    redis_url: str, redis_client: redis.Redis
-) -> None:
-    # A Redis restarted (or SCRIPT FLUSH) between two writes: the HSET and the script go
-    # in one MULTI, and the script is loaded again; the slot must still get its TTL.
-    run = uuid.uuid4().hex[:8]
-    first, second = (
-        [(f"before-{run}-{n}", "hook:m:a") for n in range(2)],
-        [(f"after-{run}-{n}", "hook:m:a") for n in range(2)],
-    )
-
-    async def main() -> list[bool]:
-        ledger, client = _ledger(redis_url)
-        try:
-            await ledger.record_many(first, consumer="w", started_at=NOW, finished_at=NOW)
-            redis_client.script_flush()
-            await ledger.record_many(second, consumer="w", started_at=NOW, finished_at=NOW)
-            return await ledger.done_many([*first, *second])
-        finally:
-            await client.aclose()
-
-    assert asyncio.run(main()) == [True] * 4
-    slot = KEYS.handled_in(slot_of(_server_now(redis_client)))
-    assert redis_client.ttl(slot) > 60
