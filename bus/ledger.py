@@ -8,7 +8,7 @@ and before ``record`` — then the handler runs again on redelivery.
 Records are kept per hour (``SLOT_S``) of the Redis server's clock: the hour's hash holds
 a field per (event, handler) written in it, and goes once its last record has been kept
 ``ttl_s``. A batch's handlers share one ``LedgerRecord``, so that a record costs about
-150 bytes of Redis memory instead of 270. A check looks in the hours its record can be
+150 bytes of Redis memory instead of 270 in big batches. A check looks in the hours its record can be
 in: from a time the caller knows it cannot be older than (less ``CLOCK_SLACK_S``) to
 now, or every hour still kept.
 
@@ -202,7 +202,7 @@ class Ledger:
         ).model_dump_json()
         fields = [record_field(*pair) for pair in pairs]
         groups = [(record, fields)]
-        if len(fields) > 1:  # the record once, under a field of its own; each pair points to it
+        if len(fields) > 2:  # the record once, under a field of its own; each pair points to it
             shared = shared_record_field()
             groups = [(record, [shared]), (shared, fields)]
         # Always through the sender task, never from the caller's own: a caller cancelled
