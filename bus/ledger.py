@@ -8,9 +8,9 @@ and before ``record`` — then the handler runs again on redelivery.
 Records are kept per hour (``SLOT_S``) of the Redis server's clock: the hour's hash holds
 a field per (event, handler) written in it, and goes once its last record has been kept
 ``ttl_s``. A batch's handlers share one ``LedgerRecord``, so that a record costs about
-150 bytes of Redis memory instead of 270 in big batches. A check looks in the hours its record can be
-in: from a time the caller knows it cannot be older than (less ``CLOCK_SLACK_S``) to
-now, or every hour still kept.
+150 bytes of Redis memory instead of 270 in big batches. A check looks in the hours its
+record can be in: from a time the caller knows it cannot be older than (less
+``CLOCK_SLACK_S``) to now, or every hour still kept.
 
 Checks and records go out in as few round trips as can be without waiting, one round
 trip at a time: a check asked while none is under way (a lone failure's, on its alert's
