@@ -109,7 +109,7 @@ def shared_record_field() -> str:
     """A fresh field for a record that several (event, handler) fields share: their value is
     this field's name, which no ``record_field`` can be (event ids hold no ``@``). A batch's
     hooks ran together, so one record says where and when for all of them; stored once, it
-    halves what a record costs Redis (measured in ``docs/performance.md``)."""
+    halves what a record costs Redis in big batches (``docs/performance.md``)."""
     return f"@{uuid.uuid4().hex[:16]}"
 
 
